@@ -1,0 +1,106 @@
+"""The interface between a call and the agent that talks on it.
+
+The call session pushes caller audio (16-bit mono PCM at the session rate) and keypad
+digits in, and reads a stream of `AgentEvent`s out. Tools run in the call session, not in
+a backend, so every backend gets the same tools and transfer/hang-up keep call control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    call_id: str
+    caller: str
+    callee: str
+    sample_rate: int
+    correlation_id: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAudio:
+    """A piece of the agent's voice for the response `response_id`."""
+
+    pcm: bytes
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller started speaking (the bridge stops agent audio if it is playing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    """The caller stopped speaking."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerTranscript:
+    text: str
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTranscript:
+    text: str
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    response_id: str
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailed:
+    reason: str
+
+
+AgentEvent = (
+    AgentAudio
+    | SpeechStarted
+    | SpeechStopped
+    | CallerTranscript
+    | AgentTranscript
+    | ToolCall
+    | ResponseDone
+    | AgentFailed
+)
+
+
+class AgentSession(Protocol):
+    async def start(self, call: CallInfo) -> None:
+        """Bring the session up; a greeting, if any, is queued."""
+
+    async def push_audio(self, pcm: bytes) -> None:
+        """Caller audio, 16-bit mono at the session rate, silence included."""
+
+    async def push_dtmf(self, digit: str) -> None: ...
+
+    async def tool_result(self, call_id: str, output: str) -> None: ...
+
+    async def interrupted(self, heard_ms: int) -> None:
+        """The caller barged in after hearing `heard_ms` of the current reply."""
+
+    def events(self) -> AsyncIterator[AgentEvent]:
+        """The agent's events, ending when the session closes."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+AgentFactory = Callable[[], AgentSession]

@@ -1,0 +1,85 @@
+"""The FastAPI application: ACS routes, health and stats, wired to one AcsEdge."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from callbridge import __version__
+from callbridge.agent.backends import agent_factory
+from callbridge.agent.base import AgentFactory
+from callbridge.config import Settings
+from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier
+from callbridge.telephony.acs.call_tokens import CallTokens
+from callbridge.telephony.acs.control import AcsCallControl, CallControl
+from callbridge.telephony.acs.edge import AcsEdge
+from callbridge.telephony.acs.routes import acs_router
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    control: CallControl | None = None,
+    agent: AgentFactory | None = None,
+) -> FastAPI:
+    edge = AcsEdge(
+        settings,
+        control or AcsCallControl(settings.acs),
+        agent or agent_factory(settings.agent),
+        CallTokens(settings.signing_key),
+    )
+    verifier = (
+        AcsJwtVerifier(settings.acs_jwks_url, settings.acs_jwt_issuer, settings.acs_jwt_audience)
+        if settings.acs_jwks_url and settings.acs_jwt_audience
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await edge.shutdown()
+
+    app = FastAPI(title="callbridge", version=__version__, lifespan=lifespan)
+    app.state.edge = edge
+    app.include_router(acs_router(edge, verifier))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, object]:
+        return {
+            "status": "ok",
+            "active_calls": len(edge.calls),
+            "max_calls": settings.max_calls,
+            "agent": settings.agent,
+        }
+
+    @app.get("/stats")
+    async def stats() -> dict[str, object]:
+        """Counters and outbound pacing figures (used by bench/bridge_load.py)."""
+        lateness = [v for s in edge.finished for v in s.stats.lateness_ms]
+        return {
+            **edge.counters,
+            "active_calls": len(edge.calls),
+            "finished_calls": len(edge.finished),
+            "frames_in": sum(s.stats.frames_in for s in edge.finished),
+            "chunks_out": sum(s.stats.chunks_out for s in edge.finished),
+            "barge_ins": sum(s.stats.barge_ins for s in edge.finished),
+            "pacing_lateness_ms": {
+                "count": len(lateness),
+                "p50": _percentile(lateness, 50),
+                "p99": _percentile(lateness, 99),
+                "max": max(lateness, default=0.0),
+            },
+        }
+
+    return app

@@ -1,0 +1,1 @@
+"""PCM audio: frames, stateful resampling, outbound pacing and played-audio accounting."""

@@ -1,0 +1,97 @@
+"""Real-time pacing of outbound agent audio, and what the caller has heard of it.
+
+ACS plays whatever we send from its own buffer; sending a whole reply at once would make
+barge-in slow (everything queued keeps playing until StopAudio lands) and would hide how
+much the caller heard. So audio leaves in small chunks, at most `lead_ms` ahead of the
+caller's ear, and a model of ACS's playout buffer gives the heard milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from callbridge.audio.pcm import duration_ms, frame_bytes
+
+
+class Playout:
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        sample_rate: int,
+        *,
+        chunk_ms: int = 20,
+        lead_ms: int = 60,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._send = send
+        self._rate = sample_rate
+        self._chunk_bytes = frame_bytes(sample_rate, chunk_ms)
+        self._lead_s = lead_ms / 1000.0
+        self._clock = clock
+        self._queue = bytearray()
+        self._wake = asyncio.Event()
+        self._play_end = 0.0  # when ACS's buffer runs dry, on our clock
+        self._reply_sent_ms = 0.0
+        self.lateness_ms: list[float] = []  # send time minus due time, per chunk
+        self.chunks_sent = 0
+        self.bytes_sent = 0
+
+    # --- state -----------------------------------------------------------------
+    def buffered_ms(self) -> float:
+        """Audio queued here plus audio already at ACS not yet played."""
+        return duration_ms(len(self._queue), self._rate) + self._unplayed_ms()
+
+    def _unplayed_ms(self) -> float:
+        return max(0.0, self._play_end - self._clock()) * 1000.0
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._queue) or self._unplayed_ms() > 0
+
+    @property
+    def heard_ms(self) -> int:
+        """Milliseconds of the current reply that have reached the caller's ear."""
+        return int(max(0.0, self._reply_sent_ms - self._unplayed_ms()))
+
+    # --- control ---------------------------------------------------------------
+    def start_reply(self) -> None:
+        self._reply_sent_ms = 0.0
+
+    def enqueue(self, pcm: bytes) -> None:
+        self._queue += pcm
+        self._wake.set()
+
+    def flush(self) -> int:
+        """Drop everything not yet heard (StopAudio empties ACS's buffer too); return heard ms."""
+        heard = self.heard_ms
+        self._queue.clear()
+        self._play_end = min(self._play_end, self._clock())
+        self._reply_sent_ms = float(heard)
+        return heard
+
+    async def run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            now = self._clock()
+            due = self._play_end - self._lead_s
+            if due > now:
+                await asyncio.sleep(due - now)
+                continue
+            chunk = bytes(self._queue[: self._chunk_bytes])
+            del self._queue[: self._chunk_bytes]
+            now = self._clock()
+            if self._play_end > now:
+                self.lateness_ms.append(max(0.0, now - due) * 1000.0)
+                if len(self.lateness_ms) > 20000:
+                    del self.lateness_ms[:10000]
+            ms = duration_ms(len(chunk), self._rate)
+            self._play_end = max(self._play_end, now) + ms / 1000.0
+            self._reply_sent_ms += ms
+            self.chunks_sent += 1
+            self.bytes_sent += len(chunk)
+            await self._send(chunk)

@@ -1,0 +1,1 @@
+"""One call's bridge between a telephony media leg and an agent session."""

@@ -1,0 +1,285 @@
+"""CallSession: the bridge loop of one call.
+
+It owns the agent session of the call, paces agent audio out, turns caller speech onset
+into barge-in (StopAudio at once, agent told how much of its reply was heard), enforces
+the call's timeouts, and releases everything when the call ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from callbridge.agent.base import (
+    AgentAudio,
+    AgentFactory,
+    AgentFailed,
+    AgentSession,
+    AgentTranscript,
+    CallerTranscript,
+    CallInfo,
+    ResponseDone,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCall,
+)
+from callbridge.audio.playout import Playout
+from callbridge.audio.resample import StreamResampler
+from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
+from callbridge.logs import call_id_var
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    media_connect_timeout_s: float = 15.0
+    idle_timeout_s: float = 30.0
+    max_duration_s: float = 3600.0
+    chunk_ms: int = 20
+    lead_ms: int = 60
+    disconnect_grace_s: float = 2.0
+
+
+@dataclass
+class CallStats:
+    frames_in: int = 0
+    dtmf_in: list[str] = field(default_factory=list)
+    barge_ins: int = 0
+    replies: int = 0
+    chunks_out: int = 0
+    bytes_out: int = 0
+    lateness_ms: list[float] = field(default_factory=list)
+
+
+class CallSession:
+    def __init__(
+        self,
+        info: CallInfo,
+        agent_factory: AgentFactory,
+        hang_up: Callable[[], Awaitable[None]],
+        limits: CallLimits,
+        on_closed: Callable[[CallSession], None] = lambda s: None,
+    ) -> None:
+        self.info = info
+        self.call_id = info.call_id
+        self.state = "answering"
+        self.end_reason: str | None = None
+        self.leg_id = ""  # the telephony edge's id for the call (ACS: call connection id)
+        self.stats = CallStats()
+        self.transcript: list[tuple[str, str]] = []
+        self.started_at = time.monotonic()
+        self._agent_factory = agent_factory
+        self._hang_up = hang_up
+        self._limits = limits
+        self._on_closed = on_closed
+        self._ended = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._media_attached = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ending = False
+
+    # --- lifecycle driven by the telephony edge ------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+        call_id_var.set(self.call_id)
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(f"{name}:{self.call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def answered(self) -> None:
+        """The call is answered: watch for media and cap the call's duration."""
+        self.state = "answered"
+        self._spawn(self._watch_media_connect(), "media-connect")
+        self._spawn(self._watch_max_duration(), "max-duration")
+
+    def connected(self) -> None:
+        if self.state == "answered":
+            self.state = "connected"
+
+    async def disconnected(self, reason: str) -> None:
+        """ACS says the call is over (caller hung up, transfer, ...)."""
+        self._disconnected.set()
+        await self.end(reason, hang_up=False)
+
+    async def _watch_media_connect(self) -> None:
+        await asyncio.sleep(self._limits.media_connect_timeout_s)
+        if not self._media_attached:
+            await self.end("no media connection", hang_up=True)
+
+    async def _watch_max_duration(self) -> None:
+        await asyncio.sleep(self._limits.max_duration_s)
+        await self.end("maximum call duration reached", hang_up=True)
+
+    async def end(self, reason: str, *, hang_up: bool) -> None:
+        """End the call once: record why, hang up if we are the ones ending it, release all."""
+        if self._ending:
+            return
+        self._ending = True
+        self.end_reason = reason
+        self.state = "ended"
+        self._ended.set()
+        log.info("call ending: %s", reason)
+        if hang_up and not self._disconnected.is_set():
+            try:
+                await self._hang_up()
+            except Exception as exc:
+                log.warning("hang-up failed: %s", exc)
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        self._on_closed(self)
+
+    # --- the media bridge -------------------------------------------------------------
+    async def run_media(self, leg: MediaLeg) -> None:
+        """Bridge one media leg to a fresh agent session until the call ends."""
+        if self._media_attached or self.ended:
+            await leg.close(4409)
+            return
+        self._media_attached = True
+        self.state = "media"
+        agent = self._agent_factory()
+        rate = self.info.sample_rate
+        to_agent = StreamResampler(leg.sample_rate, rate)
+        to_leg = StreamResampler(rate, leg.sample_rate)
+        playout = Playout(
+            leg.send_audio,
+            leg.sample_rate,
+            chunk_ms=self._limits.chunk_ms,
+            lead_ms=self._limits.lead_ms,
+        )
+        last_input = [time.monotonic()]
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await agent.start(self.info)
+            tasks = [
+                self._spawn(self._pump_caller(leg, agent, to_agent, last_input), "caller"),
+                self._spawn(self._pump_agent(leg, agent, playout, to_leg, last_input), "agent"),
+                self._spawn(playout.run(), "playout"),
+                self._spawn(self._watch_idle(last_input), "idle"),
+            ]
+            ended = self._spawn(self._wait_ended(), "ended")
+            await asyncio.wait([*tasks, ended], return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel()
+            if not self.ended:
+                await self._media_finished(tasks[0], leg)
+        except Exception:
+            log.exception("bridge failed")
+            await self.end("bridge error", hang_up=True)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._collect(playout)
+            with contextlib.suppress(Exception):
+                await agent.close()
+            with contextlib.suppress(Exception):
+                await leg.close()
+            if not self.ended:
+                await self.end("media ended", hang_up=True)
+
+    async def _wait_ended(self) -> None:
+        await self._ended.wait()
+
+    async def _media_finished(self, caller_task: asyncio.Task[None], leg: MediaLeg) -> None:
+        if caller_task.done():
+            reason = leg.close_reason or "media socket closed"
+            # A caller hang-up closes the socket just before CallDisconnected arrives:
+            # give ACS a moment so we do not hang up a call that is already over.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), self._limits.disconnect_grace_s)
+            await self.end(reason, hang_up=True)
+        else:
+            await self.end("agent session ended", hang_up=True)
+
+    def _collect(self, playout: Playout) -> None:
+        self.stats.chunks_out = playout.chunks_sent
+        self.stats.bytes_out = playout.bytes_sent
+        self.stats.lateness_ms = playout.lateness_ms
+
+    async def _pump_caller(
+        self,
+        leg: MediaLeg,
+        agent: AgentSession,
+        to_agent: StreamResampler,
+        last_input: list[float],
+    ) -> None:
+        while True:
+            item = await leg.receive()
+            if item is None:
+                return
+            last_input[0] = time.monotonic()
+            if isinstance(item, CallerAudio):
+                self.stats.frames_in += 1
+                await agent.push_audio(to_agent.process(item.pcm))
+            elif isinstance(item, CallerDtmf):
+                self.stats.dtmf_in.append(item.digit)
+                log.info("caller pressed %s", item.digit)
+                await agent.push_dtmf(item.digit)
+
+    async def _pump_agent(
+        self,
+        leg: MediaLeg,
+        agent: AgentSession,
+        playout: Playout,
+        to_leg: StreamResampler,
+        last_input: list[float],
+    ) -> None:
+        current: str | None = None
+        cancelled: set[str] = set()
+        async for event in agent.events():
+            if isinstance(event, AgentAudio):
+                if event.response_id in cancelled:
+                    continue  # late audio of a reply the caller interrupted
+                if event.response_id != current:
+                    current = event.response_id
+                    self.stats.replies += 1
+                    playout.start_reply()
+                playout.enqueue(to_leg.process(event.pcm))
+            elif isinstance(event, SpeechStarted):
+                if playout.speaking:
+                    heard = playout.flush()
+                    await leg.stop_audio()
+                    self.stats.barge_ins += 1
+                    if current is not None:
+                        cancelled.add(current)
+                    log.info("barge-in after %d ms of the reply", heard)
+                    await agent.interrupted(heard)
+            elif isinstance(event, SpeechStopped):
+                last_input[0] = time.monotonic()
+            elif isinstance(event, CallerTranscript):
+                if event.final:
+                    self.transcript.append(("caller", event.text))
+            elif isinstance(event, AgentTranscript):
+                self.transcript.append(("agent", event.text))
+            elif isinstance(event, ToolCall):
+                # The tool registry arrives with call control; until then, say so plainly.
+                log.warning("agent asked for tool %s, none registered", event.name)
+                await agent.tool_result(
+                    event.call_id, json.dumps({"error": f"no tool named {event.name}"})
+                )
+            elif isinstance(event, ResponseDone):
+                log.debug("reply %s done (interrupted=%s)", event.response_id, event.interrupted)
+            elif isinstance(event, AgentFailed):
+                log.error("agent failed: %s", event.reason)
+                await self.end(f"agent failed: {event.reason}", hang_up=True)
+                return
+
+    async def _watch_idle(self, last_input: list[float]) -> None:
+        limit = self._limits.idle_timeout_s
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            if time.monotonic() - last_input[0] > limit:
+                await self.end(f"no media from the caller for {limit:g} s", hang_up=True)
+                return

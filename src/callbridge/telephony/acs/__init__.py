@@ -1,0 +1,1 @@
+"""The Azure Communication Services edge: wire formats, tokens and Call Automation calls."""

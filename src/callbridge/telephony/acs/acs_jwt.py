@@ -1,0 +1,100 @@
+"""Verification of the RS256 JWTs ACS puts on callbacks and the media WebSocket (§3.1, §4.2).
+
+Keys come from a configurable JWKS URL (the real one, or the emulator's), fetched without
+blocking the event loop, cached, and re-fetched when a token names an unknown key id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+import jwt
+from jwt.algorithms import RSAAlgorithm
+
+log = logging.getLogger(__name__)
+
+
+class JwtError(Exception):
+    """The bearer token is missing or does not verify; the message says why."""
+
+
+class AcsJwtVerifier:
+    def __init__(
+        self,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        *,
+        cache_ttl_s: float = 3600.0,
+        refetch_min_interval_s: float = 30.0,
+        leeway_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._transport = transport
+        self._url = jwks_url
+        self._issuer = issuer
+        self._audience = audience
+        self._ttl = cache_ttl_s
+        self._refetch_gap = refetch_min_interval_s
+        self._leeway = leeway_s
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if self._keys and (age < self._refetch_gap or (not force and age < self._ttl)):
+                return
+            try:
+                async with httpx.AsyncClient(timeout=5.0, transport=self._transport) as client:
+                    resp = await client.get(self._url)
+                    resp.raise_for_status()
+                    doc = resp.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("cannot fetch ACS JWKS from %s: %s", self._url, exc)
+                self._fetched_at = time.monotonic()
+                return
+            keys: dict[str, Any] = {}
+            for jwk in doc.get("keys", []):
+                if jwk.get("kty") == "RSA" and "kid" in jwk:
+                    keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+    async def verify(self, authorization: str | None) -> dict[str, Any]:
+        """Check an `Authorization: Bearer <jwt>` header value; return the claims."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise JwtError("no bearer token")
+        token = authorization[7:].strip()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise JwtError(f"malformed token: {exc}") from None
+        if header.get("alg") != "RS256":
+            raise JwtError(f"algorithm {header.get('alg')!r} is not RS256")
+        kid = header.get("kid", "")
+        await self._refresh(force=False)
+        if kid not in self._keys:
+            await self._refresh(force=True)
+        key = self._keys.get(kid)
+        if key is None:
+            raise JwtError(f"unknown signing key {kid!r}")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256"],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise JwtError(str(exc)) from None
+        return claims

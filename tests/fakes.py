@@ -1,0 +1,35 @@
+"""Test doubles for what the unit tests keep out: ACS's REST side."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callbridge.telephony.acs.control import AnsweredCall
+
+
+class FakeControl:
+    """Records Call Automation operations instead of sending them."""
+
+    def __init__(self, answer_delay_s: float = 0.0) -> None:
+        self.answers: list[tuple[str, str, str, str]] = []
+        self.rejects: list[tuple[str, str]] = []
+        self.hang_ups: list[str] = []
+        self.answer_delay_s = answer_delay_s
+        self.answered = asyncio.Event()
+
+    async def answer(
+        self, incoming_call_context: str, callback_url: str, media_url: str, audio_format: str
+    ) -> AnsweredCall:
+        await asyncio.sleep(self.answer_delay_s)
+        self.answers.append((incoming_call_context, callback_url, media_url, audio_format))
+        self.answered.set()
+        return AnsweredCall(f"conn-{len(self.answers)}", "server-call", "corr")
+
+    async def reject(self, incoming_call_context: str, reason: str = "busy") -> None:
+        self.rejects.append((incoming_call_context, reason))
+
+    async def hang_up(self, call_connection_id: str) -> None:
+        self.hang_ups.append(call_connection_id)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,187 @@
+"""The ACS HTTP routes, driven through the ASGI app with Call Automation faked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from callbridge.app import create_app
+from callbridge.config import load_settings
+from tests.fakes import FakeControl
+
+SECRET = "eventgrid-secret-123456"
+
+
+def settings(**kw: Any) -> Any:
+    return load_settings(
+        acs_connection="endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
+        public_url="https://bridge.example.com",
+        eventgrid_secret=SECRET,
+        **kw,
+    )
+
+
+def incoming(event_id: str | None = None, ctx: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": event_id or str(uuid.uuid4()),
+            "eventType": "Microsoft.Communication.IncomingCall",
+            "data": {
+                "to": {"kind": "phoneNumber", "rawId": "4:+18005550100"},
+                "from": {"kind": "phoneNumber", "rawId": "4:+14255550123"},
+                "incomingCallContext": ctx or str(uuid.uuid4()),
+                "serverCallId": "s",
+                "correlationId": "c",
+            },
+        }
+    ]
+
+
+@pytest.fixture
+async def app_and_control() -> AsyncIterator[tuple[FastAPI, FakeControl]]:
+    control = FakeControl()
+    app = create_app(settings(max_calls=2), control=control)
+    async with app.router.lifespan_context(app):
+        yield app, control
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_validation_handshake(app_and_control: tuple[FastAPI, FakeControl]) -> None:
+    app, _ = app_and_control
+    body = [
+        {
+            "id": "1",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "data": {"validationCode": "abc-123"},
+        }
+    ]
+    async with client(app) as c:
+        r = await c.post(f"/acs/incoming?key={SECRET}", json=body)
+        assert r.status_code == 200 and r.json() == {"validationResponse": "abc-123"}
+        r = await c.options(
+            "/acs/incoming", headers={"WebHook-Request-Origin": "eventgrid.azure.net"}
+        )
+        assert r.status_code == 200
+        assert r.headers["webhook-allowed-origin"] == "eventgrid.azure.net"
+
+
+async def test_unauthenticated_deliveries_do_nothing(
+    app_and_control: tuple[FastAPI, FakeControl],
+) -> None:
+    app, control = app_and_control
+    async with client(app) as c:
+        for url, headers in [
+            ("/acs/incoming", {}),
+            ("/acs/incoming?key=wrong", {}),
+            ("/acs/incoming", {"x-callbridge-key": "wrong"}),
+        ]:
+            r = await c.post(url, json=incoming(), headers=headers)
+            assert r.status_code == 401
+        r = await c.post("/acs/incoming", json=incoming(), headers={"x-callbridge-key": SECRET})
+        assert r.status_code == 200
+        r = await c.post("/acs/incoming", json=incoming(), headers={"authorization": "Bearer " + SECRET})
+        assert r.status_code == 200
+    await asyncio.sleep(0.05)
+    assert len(control.answers) == 2
+
+
+async def test_duplicate_delivery_answers_once(
+    app_and_control: tuple[FastAPI, FakeControl],
+) -> None:
+    app, control = app_and_control
+    event = incoming("same-id", "same-ctx")
+    async with client(app) as c:
+        codes = [(await c.post(f"/acs/incoming?key={SECRET}", json=event)).status_code for _ in range(3)]
+        # A redelivery with a new envelope id but the same call context is the same call.
+        other = incoming("new-id", "same-ctx")
+        r = await c.post(f"/acs/incoming?key={SECRET}", json=other)
+    assert codes == [200, 200, 200] and r.status_code == 200
+    await asyncio.sleep(0.05)
+    assert len(control.answers) == 1
+
+
+async def test_webhook_returns_before_the_answer_completes() -> None:
+    control = FakeControl(answer_delay_s=1.0)
+    app = create_app(settings(), control=control)
+    async with app.router.lifespan_context(app), client(app) as c:
+        t0 = time.perf_counter()
+        r = await c.post(f"/acs/incoming?key={SECRET}", json=incoming())
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 200 and elapsed < 0.5
+        await asyncio.wait_for(control.answered.wait(), 3)
+    (ctx, callback, media, fmt) = control.answers[0]
+    assert callback.startswith("https://bridge.example.com/acs/callbacks/")
+    assert "?token=" in callback
+    assert media.startswith("wss://bridge.example.com/acs/media/")
+    assert fmt == "pcm24KMono"
+
+
+async def test_calls_over_the_cap_are_rejected_as_busy(
+    app_and_control: tuple[FastAPI, FakeControl],
+) -> None:
+    app, control = app_and_control
+    async with client(app) as c:
+        for _ in range(3):
+            assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
+    await asyncio.sleep(0.05)
+    assert len(control.answers) == 2
+    assert [r[1] for r in control.rejects] == ["busy"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{not json", 400), (b"[]", 400), (b'[{"id":"1"}]', 400), (b"x" * (2 << 20), 413)],
+)
+async def test_malformed_deliveries_get_4xx(
+    app_and_control: tuple[FastAPI, FakeControl], body: bytes, status: int
+) -> None:
+    app, control = app_and_control
+    async with client(app) as c:
+        r = await c.post(f"/acs/incoming?key={SECRET}", content=body)
+        assert r.status_code == status
+        assert "error" in r.json()
+        # ...and the service still answers the next good call.
+        assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
+
+
+async def test_callbacks_need_the_call_token(
+    app_and_control: tuple[FastAPI, FakeControl],
+) -> None:
+    app, control = app_and_control
+    async with client(app) as c:
+        await c.post(f"/acs/incoming?key={SECRET}", json=incoming())
+        await asyncio.wait_for(control.answered.wait(), 3)
+        callback = control.answers[0][1].removeprefix("https://bridge.example.com")
+        path = callback.split("?")[0]
+        events = [
+            {
+                "id": "e1",
+                "type": "Microsoft.Communication.CallDisconnected",
+                "specversion": "1.0",
+                "source": "calling/callConnections/conn-1",
+                "data": {"callConnectionId": "conn-1", "resultInformation": {"code": 200}},
+            }
+        ]
+        assert (await c.post(path, json=events)).status_code == 401
+        assert (await c.post(path + "?token=forged.sig", json=events)).status_code == 401
+        assert (await c.post(callback, content=b"{bad")).status_code == 400
+        edge = app.state.edge
+        assert len(edge.calls) == 1
+        r = await c.post(callback, content=json.dumps(events))
+        assert r.status_code == 200
+        assert len(edge.calls) == 0
+        assert edge.finished[-1].end_reason.startswith("call disconnected")
+        # Events for a call that has ended are acknowledged, not errors.
+        assert (await c.post(callback, json=events)).status_code == 200
+    assert control.hang_ups == []

@@ -1,0 +1,45 @@
+import asyncio
+
+from callbridge.audio.pcm import frame_bytes
+from callbridge.audio.playout import Playout
+
+RATE = 24000
+
+
+async def test_paces_in_real_time_and_counts_heard_ms() -> None:
+    sent: list[bytes] = []
+
+    async def send(chunk: bytes) -> None:
+        sent.append(chunk)
+
+    p = Playout(send, RATE, chunk_ms=20, lead_ms=60)
+    task = asyncio.create_task(p.run())
+    p.start_reply()
+    p.enqueue(bytes(frame_bytes(RATE, 1000)))
+    await asyncio.sleep(0.3)
+    # ~300 ms played plus the 60 ms lead (one chunk of slack for timer jitter).
+    assert 17 <= len(sent) <= 21, len(sent)
+    assert all(len(c) == frame_bytes(RATE, 20) for c in sent)
+    assert 260 <= p.heard_ms <= 340, p.heard_ms
+    assert p.speaking
+    heard = p.flush()
+    count = len(sent)
+    await asyncio.sleep(0.1)
+    assert len(sent) == count, "nothing is sent after a flush"
+    assert not p.speaking
+    assert p.heard_ms == heard
+    task.cancel()
+
+
+async def test_whole_reply_heard_after_it_played() -> None:
+    async def send(chunk: bytes) -> None:
+        return None
+
+    p = Playout(send, RATE, chunk_ms=20, lead_ms=40)
+    task = asyncio.create_task(p.run())
+    p.start_reply()
+    p.enqueue(bytes(frame_bytes(RATE, 200)))
+    await asyncio.sleep(0.35)
+    assert p.heard_ms == 200
+    assert not p.speaking
+    task.cancel()
