@@ -73,6 +73,7 @@ def create_app(
             "finished_calls": len(edge.finished),
             "frames_in": sum(s.stats.frames_in for s in edge.finished),
             "chunks_out": sum(s.stats.chunks_out for s in edge.finished),
+            "bytes_out": sum(s.stats.bytes_out for s in edge.finished),
             "barge_ins": sum(s.stats.barge_ins for s in edge.finished),
             "pacing_lateness_ms": {
                 "count": len(lateness),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from callbridge.config import ConfigError, load_settings
@@ -12,7 +11,7 @@ from callbridge.logs import setup_logging
 
 def _serve(args: argparse.Namespace) -> int:
     from callbridge.app import create_app
-    from callbridge.server import uvicorn_server
+    from callbridge.server import run_server, uvicorn_server
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -26,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"callbridge: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_json)
-    asyncio.run(uvicorn_server(app, settings).serve())
+    run_server(uvicorn_server(app, settings))
     return 0
 
 

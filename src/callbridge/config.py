@@ -55,13 +55,13 @@ class AcsConnection:
                 "needs endpoint=https://<resource>.communication.azure.com/ "
                 "(or http://127.0.0.1:<port>/ for the emulator)"
             )
-        key = parts.get("accesskey")
-        if key is not None:
+        access_key = parts.get("accesskey")
+        if access_key is not None:
             try:
-                base64.b64decode(key, validate=True)
+                base64.b64decode(access_key, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ValueError("has an accesskey that is not valid base64") from exc
-        return cls(endpoint=f"{url.scheme}://{url.netloc}", access_key=key)
+        return cls(endpoint=f"{url.scheme}://{url.netloc}", access_key=access_key)
 
 
 class Settings(BaseSettings):

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import uvicorn
 from fastapi import FastAPI
 
 from callbridge.config import Settings
+
+
+def run_server(server: uvicorn.Server) -> None:
+    """Serve on uvloop when it is installed (it is, with uvicorn[standard]): the media
+    path is thousands of small WebSocket messages a second and uvloop halves their cost."""
+    factory: Callable[[], asyncio.AbstractEventLoop]
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(server.serve())
 
 
 def uvicorn_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
@@ -13,7 +30,7 @@ def uvicorn_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=settings.max_ws_message_bytes,
         log_config=None,  # our logging setup, with the call id on every line
         lifespan="on",

@@ -90,7 +90,9 @@ async def test_unauthenticated_deliveries_do_nothing(
             assert r.status_code == 401
         r = await c.post("/acs/incoming", json=incoming(), headers={"x-callbridge-key": SECRET})
         assert r.status_code == 200
-        r = await c.post("/acs/incoming", json=incoming(), headers={"authorization": "Bearer " + SECRET})
+        r = await c.post(
+            "/acs/incoming", json=incoming(), headers={"authorization": "Bearer " + SECRET}
+        )
         assert r.status_code == 200
     await asyncio.sleep(0.05)
     assert len(control.answers) == 2
@@ -102,7 +104,9 @@ async def test_duplicate_delivery_answers_once(
     app, control = app_and_control
     event = incoming("same-id", "same-ctx")
     async with client(app) as c:
-        codes = [(await c.post(f"/acs/incoming?key={SECRET}", json=event)).status_code for _ in range(3)]
+        codes = [
+            (await c.post(f"/acs/incoming?key={SECRET}", json=event)).status_code for _ in range(3)
+        ]
         # A redelivery with a new envelope id but the same call context is the same call.
         other = incoming("new-id", "same-ctx")
         r = await c.post(f"/acs/incoming?key={SECRET}", json=other)
@@ -120,7 +124,7 @@ async def test_webhook_returns_before_the_answer_completes() -> None:
         elapsed = time.perf_counter() - t0
         assert r.status_code == 200 and elapsed < 0.5
         await asyncio.wait_for(control.answered.wait(), 3)
-    (ctx, callback, media, fmt) = control.answers[0]
+    (_, callback, media, fmt) = control.answers[0]
     assert callback.startswith("https://bridge.example.com/acs/callbacks/")
     assert "?token=" in callback
     assert media.startswith("wss://bridge.example.com/acs/media/")
@@ -153,6 +157,8 @@ async def test_malformed_deliveries_get_4xx(
         assert "error" in r.json()
         # ...and the service still answers the next good call.
         assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
+    await asyncio.wait_for(control.answered.wait(), 3)
+    assert len(control.answers) == 1
 
 
 async def test_callbacks_need_the_call_token(

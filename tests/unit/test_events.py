@@ -12,8 +12,16 @@ from callbridge.telephony.acs.events import (
 )
 
 INCOMING_DATA = {
-    "to": {"kind": "phoneNumber", "rawId": "4:+18005550100", "phoneNumber": {"value": "+18005550100"}},
-    "from": {"kind": "phoneNumber", "rawId": "4:+14255550123", "phoneNumber": {"value": "+14255550123"}},
+    "to": {
+        "kind": "phoneNumber",
+        "rawId": "4:+18005550100",
+        "phoneNumber": {"value": "+18005550100"},
+    },
+    "from": {
+        "kind": "phoneNumber",
+        "rawId": "4:+14255550123",
+        "phoneNumber": {"value": "+14255550123"},
+    },
     "serverCallId": "aHR0cHM6Ly9hcGk=",
     "callerDisplayName": "",
     "customContext": {"sipHeaders": {"X-MS-Custom-ticket": "42"}, "voipHeaders": {}},

@@ -39,8 +39,7 @@ class EchoAgent:
         self._end_ms = end_silence_ms
         self._max_ms = max_utterance_ms
         self._chunk_ms = chunk_ms
-        self._rate = 24000
-        self._frame_bytes = 960
+        self._set_rate(24000)
         self._pending = bytearray()
         self._utterance = bytearray()
         self._in_speech = False
@@ -49,9 +48,15 @@ class EchoAgent:
         self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
         self._closed = False
 
+    def _set_rate(self, rate: int) -> None:
+        self._rate = rate
+        self._frame_bytes = rate // 50 * 2
+        self._zero_frame = bytes(self._frame_bytes)
+        # Compare a frame's energy (sum of squares) with the threshold's: no mean, no sqrt.
+        self._energy_threshold = self._threshold**2 * (self._frame_bytes // 2)
+
     async def start(self, call: CallInfo) -> None:
-        self._rate = call.sample_rate
-        self._frame_bytes = self._rate // 50 * 2
+        self._set_rate(call.sample_rate)
 
     async def push_audio(self, pcm: bytes) -> None:
         if self._closed:
@@ -63,8 +68,11 @@ class EchoAgent:
             self._on_frame(frame)
 
     def _on_frame(self, frame: bytes) -> None:
-        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-        loud = float(np.sqrt(np.mean(samples * samples))) >= self._threshold
+        if frame == self._zero_frame:  # ACS's silent frames: skip the arithmetic
+            loud = False
+        else:
+            samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+            loud = float(samples @ samples) >= self._energy_threshold
         if not self._in_speech:
             self._loud_ms = self._loud_ms + 20 if loud else 0
             self._utterance += frame  # keep the onset frames

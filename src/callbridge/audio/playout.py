@@ -34,6 +34,7 @@ class Playout:
         self._wake = asyncio.Event()
         self._play_end = 0.0  # when ACS's buffer runs dry, on our clock
         self._reply_sent_ms = 0.0
+        self._available_at = 0.0  # when the audio at the head of the queue arrived
         self.lateness_ms: list[float] = []  # send time minus due time, per chunk
         self.chunks_sent = 0
         self.bytes_sent = 0
@@ -60,6 +61,8 @@ class Playout:
         self._reply_sent_ms = 0.0
 
     def enqueue(self, pcm: bytes) -> None:
+        if not self._queue:
+            self._available_at = self._clock()
         self._queue += pcm
         self._wake.set()
 
@@ -86,7 +89,8 @@ class Playout:
             del self._queue[: self._chunk_bytes]
             now = self._clock()
             if self._play_end > now:
-                self.lateness_ms.append(max(0.0, now - due) * 1000.0)
+                # How late this chunk left against when it was due (or arrived, if later).
+                self.lateness_ms.append(max(0.0, now - max(due, self._available_at)) * 1000.0)
                 if len(self.lateness_ms) > 20000:
                     del self.lateness_ms[:10000]
             ms = duration_ms(len(chunk), self._rate)

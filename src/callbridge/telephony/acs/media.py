@@ -52,6 +52,9 @@ class AcsMediaLeg:
             return None
         if msg["type"] == "websocket.disconnect":
             code = msg.get("code", 1000)
+            if code == 1009:  # the server's frame-size limit tripped before we saw the frame
+                log.warning("media message over the %d-byte limit", self._max_bytes)
+                self.close_reason = "oversized media message"
             self.close_reason = self.close_reason or f"media socket closed by ACS ({code})"
             return None
         data: str | bytes | None = msg.get("text")

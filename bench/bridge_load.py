@@ -1,0 +1,182 @@
+"""Bridge load: N concurrent emulated calls through the echo agent.
+
+The service runs in its own process (`callbridge serve`), the ACS emulator in this one.
+Every caller talks for the whole call (a sentence, a pause, the sentence again...), so the
+echo agent answers all the time and audio flows both ways. Prints a table and writes JSON.
+
+    .venv/bin/python bench/bridge_load.py --calls 50 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from callbridge.emulator import AcsEmulator, CallReport, CallScript
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def caller_audio(seconds: float) -> bytes:
+    with wave.open(str(ROOT / "samples" / "hello.wav"), "rb") as wf:
+        speech = wf.readframes(wf.getnframes())
+    pause = bytes(16000 * 2 * 2)
+    loop = speech + pause
+    reps = int(seconds * 32000 / len(loop)) + 1
+    return (loop * reps)[: int(seconds * 32000)]
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError("the service exited at start; run it by hand to see why")
+            try:
+                if (await client.get(url + "/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the service did not come up")
+
+
+def pct(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def run(calls: int, seconds: float) -> dict[str, Any]:
+    port, emu_port = free_port(), free_port()
+    service_url = f"http://127.0.0.1:{port}"
+    key = AcsEmulator.generate_access_key()
+    secret = secrets.token_urlsafe(24)
+    emu = AcsEmulator(f"{service_url}/acs/incoming?key={secret}", key, port=emu_port)
+    env = {
+        **os.environ,
+        "CALLBRIDGE_ACS_CONNECTION": f"endpoint=http://127.0.0.1:{emu_port}/;accesskey={key}",
+        "CALLBRIDGE_PUBLIC_URL": service_url,
+        "CALLBRIDGE_EVENTGRID_SECRET": secret,
+        "CALLBRIDGE_PORT": str(port),
+        "CALLBRIDGE_MAX_CALLS": str(calls + 10),
+        "CALLBRIDGE_ACS_JWKS_URL": f"http://127.0.0.1:{emu_port}/calling/keys",
+        "CALLBRIDGE_ACS_JWT_ISSUER": emu.issuer,
+        "CALLBRIDGE_ACS_JWT_AUDIENCE": emu.audience,
+        "CALLBRIDGE_LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-m", "callbridge.cli", "serve"]
+    if os.environ.get("BENCH_PROFILE"):
+        cmd = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "--", *cmd]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: ASYNC220 - once, at start
+    try:
+        await emu.start()
+        await wait_healthy(service_url, proc)
+        service = psutil.Process(proc.pid)
+        rss_idle = service.memory_info().rss
+        # The caller falls quiet 6 s before hanging up, so every echo has finished playing
+        # and any frame missing at either end is a lost frame, not one still in flight.
+        audio = caller_audio(max(1.0, seconds - 6.0))
+        scripts = [
+            CallScript(audio=audio, start_delay_s=0.2, hangup_after_s=seconds + 1.0)
+            for _ in range(calls)
+        ]
+        placing = [asyncio.create_task(emu.place_call(s)) for s in scripts]
+        # Measure the steady state: from 3 s in (all calls up) to 2 s before the end.
+        await asyncio.sleep(3.0)
+        cpu0, t0 = service.cpu_times(), time.monotonic()
+        rss_samples = []
+        while time.monotonic() - t0 < seconds - 4.0:
+            await asyncio.sleep(0.5)
+            rss_samples.append(service.memory_info().rss)
+        cpu1, t1 = service.cpu_times(), time.monotonic()
+        reports: list[CallReport] = await asyncio.gather(*placing)
+        await asyncio.sleep(1.0)
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(service_url + "/stats")).json()
+    finally:
+        await emu.stop()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    cpu_pct = 100.0 * busy / (t1 - t0)
+    rss_peak = max(rss_samples) if rss_samples else rss_idle
+    frames_sent = sum(r.frames_sent for r in reports)
+    frames_received = sum(r.frames_received for r in reports)
+    answered = sum(r.answered and r.media_connected for r in reports)
+    lateness = stats["pacing_lateness_ms"]
+    return {
+        "calls": calls,
+        "seconds": seconds,
+        "answered_with_media": answered,
+        "service_cpu_pct": round(cpu_pct, 1),
+        "cpu_pct_per_call": round(cpu_pct / calls, 3),
+        "rss_idle_mb": round(rss_idle / 2**20, 1),
+        "rss_peak_mb": round(rss_peak / 2**20, 1),
+        "rss_per_call_mb": round((rss_peak - rss_idle) / 2**20 / calls, 3),
+        "pacing_lateness_p50_ms": round(lateness["p50"], 2),
+        "pacing_lateness_p99_ms": round(lateness["p99"], 2),
+        "pacing_lateness_max_ms": round(lateness["max"], 2),
+        "caller_frames_sent": frames_sent,
+        "caller_frames_bridged": stats["frames_in"],
+        "caller_frames_lost": frames_sent - stats["frames_in"],
+        "agent_chunks_sent": stats["chunks_out"],
+        "agent_frames_received": frames_received,
+        "agent_bytes_lost": stats["bytes_out"] - sum(r.outbound_bytes for r in reports),
+        "playout_underruns": sum(r.underruns for r in reports),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "bridge_load.json"))
+    args = parser.parse_args()
+    result = asyncio.run(run(args.calls, args.seconds))
+    goals = {
+        "cpu_pct_per_call": ("<=", 1.0),
+        "rss_per_call_mb": ("<=", 2.0),
+        "pacing_lateness_p99_ms": ("<", 10.0),
+        "caller_frames_lost": ("<=", 0),
+        "agent_bytes_lost": ("<=", 0),
+    }
+    width = max(len(k) for k in result)
+    print(f"{'metric':<{width}}  {'value':>12}  goal")
+    for name, value in result.items():
+        goal = goals.get(name)
+        mark = ""
+        if goal:
+            op, target = goal
+            ok = value <= target if op == "<=" else value < target
+            mark = f"{op} {target}  {'ok' if ok else 'MISSED'}"
+        print(f"{name:<{width}}  {value!s:>12}  {mark}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
