@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import logging
 import sys
 
@@ -16,6 +17,23 @@ class CallIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "call_id"):
             record.call_id = call_id_var.get()
+        return True
+
+
+_TOKEN_IN_PATH = re.compile(r"(/acs/media/[0-9a-f]+/)[A-Za-z0-9_\-.]+|(token=)[^\s&\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Keeps per-call URL tokens out of logs (uvicorn logs every WebSocket path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        if isinstance(record.msg, str) and ("/acs/" in record.msg or "token=" in record.msg):
+            record.msg = _TOKEN_IN_PATH.sub(
+                lambda m: (m.group(1) or m.group(2)) + "***", record.msg
+            )
         return True
 
 
@@ -36,6 +54,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(CallIdFilter())
+    handler.addFilter(RedactTokens())
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
@@ -48,3 +67,4 @@ def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     # The SDK logs every HTTP request at INFO; keep it for debugging only.
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

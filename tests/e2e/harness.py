@@ -59,7 +59,9 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(**overrides: Any) -> AsyncIterator[Stack]:
+async def running_stack(
+    *, event_schema: str = "eventgrid", **overrides: Any
+) -> AsyncIterator[Stack]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -67,7 +69,9 @@ async def running_stack(**overrides: Any) -> AsyncIterator[Stack]:
     service_url = f"http://127.0.0.1:{port}"
     key = AcsEmulator.generate_access_key()
     secret = secrets.token_urlsafe(24)
-    emulator = AcsEmulator(f"{service_url}/acs/incoming?key={secret}", key)
+    emulator = AcsEmulator(
+        f"{service_url}/acs/incoming?key={secret}", key, event_schema=event_schema
+    )
     await emulator.start()
     settings = load_settings(
         acs_connection=f"endpoint={emulator.endpoint}/;accesskey={key}",

@@ -140,3 +140,40 @@ async def test_media_socket_needs_a_valid_token_and_acs_jwt() -> None:
         with pytest.raises(websockets.exceptions.InvalidStatus):
             async with websockets.connect(f"{ws_url}/acs/media/abc/{token}"):
                 pass
+
+
+async def test_cloudevents_schema_subscription_works() -> None:
+    async with running_stack(event_schema="cloudevents") as stack:
+        report = await stack.emulator.place_call(
+            CallScript(audio=hello_pcm16k()[:40000], hangup_after_s=3.5)
+        )
+        assert report.answered and report.answer_count == 1
+        assert report.heard_segments, report.summary()
+
+
+async def test_callbacks_without_the_acs_jwt_are_refused() -> None:
+    async with running_stack() as stack:
+        call = asyncio.create_task(
+            stack.emulator.place_call(CallScript(audio=b"", hangup_after_s=2.0))
+        )
+        while not stack.edge.calls:
+            await asyncio.sleep(0.02)
+        (call_id,) = stack.edge.calls
+        url = stack.edge.callback_url(call_id)
+        event = [
+            {
+                "id": "forged-1",
+                "type": "Microsoft.Communication.CallDisconnected",
+                "specversion": "1.0",
+                "source": "calling/callConnections/x",
+                "data": {"callConnectionId": "x", "resultInformation": {"code": 200}},
+            }
+        ]
+        async with httpx.AsyncClient() as client:
+            r = await client.post(url, json=event)
+            assert r.status_code == 401 and "bearer" in r.text
+            r = await client.post(url, json=event, headers={"Authorization": "Bearer e30.e30.x"})
+            assert r.status_code == 401
+        report = await call
+        # The forged hang-up did nothing: the call ran until the caller hung up.
+        assert report.ended_by == "caller" and report.duration_s > 2.0

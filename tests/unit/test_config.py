@@ -48,3 +48,26 @@ def test_connection_forms() -> None:
         "https://res.communication.azure.com", None
     )
     assert AcsConnection.parse("HTTP://127.0.0.1:1/").endpoint == "http://127.0.0.1:1"
+
+
+def test_logs_never_show_url_tokens() -> None:
+    import logging
+
+    from callbridge.logs import RedactTokens
+
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:1", "/acs/media/ab12/eyJjIjoi.sig-_x"),
+        None,
+    )
+    RedactTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1:1 - "WebSocket /acs/media/ab12/***" [accepted]'
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "POST /cb?token=abc.def&x=1", (), None
+    )
+    RedactTokens().filter(record)
+    assert record.getMessage() == "POST /cb?token=***&x=1"

@@ -198,7 +198,9 @@ class AcsEdge:
                 continue
             if not self._seen.add_if_new(f"cb:{ev.event_id}"):
                 continue
-            result = f" ({ev.code}/{ev.sub_code} {ev.message})" if ev.code is not None else ""
+            result = ""
+            if ev.code is not None:
+                result = f" ({ev.code}/{ev.sub_code}{' ' + ev.message if ev.message else ''})"
             log.info("ACS event %s%s", ev.name, result)
             if ev.name == "CallConnected":
                 session.connected()
