@@ -20,6 +20,7 @@ class CallInfo:
     sample_rate: int
     correlation_id: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)  # function declarations
 
 
 @dataclass(frozen=True, slots=True)

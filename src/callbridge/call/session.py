@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from callbridge.agent.base import (
 from callbridge.audio.playout import Playout
 from callbridge.audio.resample import StreamResampler
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
+from callbridge.call.tools import ToolContext, ToolRegistry, ToolRun
 from callbridge.logs import call_id_var
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ class CallLimits:
     chunk_ms: int = 20
     lead_ms: int = 60
     disconnect_grace_s: float = 2.0
+    # After end_call or a transfer, the agent's last words are let finish: the agent must
+    # have been quiet this long (reply done, audio played) before the call is handed on.
+    settle_s: float = 0.8
+    settle_max_s: float = 20.0
 
 
 @dataclass
@@ -65,6 +69,9 @@ class CallSession:
         hang_up: Callable[[], Awaitable[None]],
         limits: CallLimits,
         on_closed: Callable[[CallSession], None] = lambda s: None,
+        *,
+        tools: ToolRegistry | None = None,
+        transfer: Callable[[str, dict[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self.info = info
         self.call_id = info.call_id
@@ -83,6 +90,13 @@ class CallSession:
         self._media_attached = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._ending = False
+        self.tools = tools or ToolRegistry()
+        self.tool_runs: list[ToolRun] = []
+        self.transferred_to: str | None = None
+        self._transfer = transfer
+        self._playout: Playout | None = None
+        self._responding = False
+        self._handing_on = False
 
     # --- lifecycle driven by the telephony edge ------------------------------------
     @property
@@ -159,6 +173,7 @@ class CallSession:
             chunk_ms=self._limits.chunk_ms,
             lead_ms=self._limits.lead_ms,
         )
+        self._playout = playout
         last_input = [time.monotonic()]
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -242,6 +257,7 @@ class CallSession:
             if isinstance(event, AgentAudio):
                 if event.response_id in cancelled:
                     continue  # late audio of a reply the caller interrupted
+                self._responding = True
                 if event.response_id != current:
                     current = event.response_id
                     self.stats.replies += 1
@@ -264,17 +280,80 @@ class CallSession:
             elif isinstance(event, AgentTranscript):
                 self.transcript.append(("agent", event.text))
             elif isinstance(event, ToolCall):
-                # The tool registry arrives with call control; until then, say so plainly.
-                log.warning("agent asked for tool %s, none registered", event.name)
-                await agent.tool_result(
-                    event.call_id, json.dumps({"error": f"no tool named {event.name}"})
-                )
+                self._spawn(self._run_tool(event, agent), "tool")
             elif isinstance(event, ResponseDone):
+                self._responding = False
                 log.debug("reply %s done (interrupted=%s)", event.response_id, event.interrupted)
             elif isinstance(event, AgentFailed):
                 log.error("agent failed: %s", event.reason)
                 await self.end(f"agent failed: {event.reason}", hang_up=True)
                 return
+
+    # --- tools and the actions they take on the call --------------------------------------
+    async def _run_tool(self, call: ToolCall, agent: AgentSession) -> None:
+        ctx = ToolContext(
+            call_id=self.call_id,
+            caller=self.info.caller,
+            callee=self.info.callee,
+            variables=self.info.variables,
+            actions=self,
+            transcript=self.transcript,
+        )
+        run = await self.tools.run(call.name, call.arguments, ctx)
+        self.tool_runs.append(run)
+        await agent.tool_result(call.call_id, run.output)
+
+    async def hang_up(self) -> None:
+        """CallActions: end the call once the agent's goodbye has been heard."""
+        if not self._handing_on:
+            self._handing_on = True
+            self._spawn(self._after_speech(self._end_by_agent()), "end-call")
+
+    async def transfer(self, target: str, summary: str) -> None:
+        """CallActions: hand the caller to `target` once the agent's words have been heard."""
+        if self._transfer is None:
+            raise RuntimeError("this call cannot be transferred")
+        if not self._handing_on:
+            self._handing_on = True
+            self._spawn(self._after_speech(self._do_transfer(target, summary)), "transfer")
+
+    async def _after_speech(self, then: Awaitable[None]) -> None:
+        deadline = time.monotonic() + self._limits.settle_max_s
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            speaking = self._responding or (self._playout is not None and self._playout.speaking)
+            now = time.monotonic()
+            if speaking:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= self._limits.settle_s:
+                break
+            await asyncio.sleep(0.05)
+        await then
+
+    async def _end_by_agent(self) -> None:
+        await self.end("agent ended the call", hang_up=True)
+
+    async def _do_transfer(self, target: str, summary: str) -> None:
+        assert self._transfer is not None
+        context = {"CallbridgeCallId": self.call_id}
+        if summary:
+            context["Summary"] = summary
+        log.info("transferring to %s", target)
+        try:
+            await self._transfer(target, context)
+        except Exception as exc:
+            log.error("transfer to %s failed: %s", target, exc)
+            self._handing_on = False
+            return
+        self.transferred_to = target
+
+    def transfer_failed(self, reason: str) -> None:
+        """ACS could not complete the transfer: the caller stays with the agent."""
+        log.warning("transfer failed: %s", reason)
+        self.transferred_to = None
+        self._handing_on = False
 
     async def _watch_idle(self, last_input: list[float]) -> None:
         limit = self._limits.idle_timeout_s

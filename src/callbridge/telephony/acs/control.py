@@ -38,7 +38,39 @@ class CallControl(Protocol):
 
     async def hang_up(self, call_connection_id: str) -> None: ...
 
+    async def transfer(
+        self, call_connection_id: str, target: str, context: dict[str, str]
+    ) -> None: ...
+
     async def close(self) -> None: ...
+
+
+def identifier_for(target: str) -> Any:
+    """A phone number (+E.164 or 4:+E.164) or an ACS user id (8:acs:...) as an SDK identifier."""
+    from azure.communication.callautomation import (
+        CommunicationUserIdentifier,
+        PhoneNumberIdentifier,
+    )
+
+    raw = target.strip()
+    if raw.startswith("4:"):
+        raw = raw[2:]
+    if raw.startswith("+") and raw[1:].isdigit():
+        return PhoneNumberIdentifier(raw)
+    if raw.startswith("8:"):
+        return CommunicationUserIdentifier(raw)
+    raise CallControlError(f"transfer target {target!r} is neither +E.164 nor an 8: ACS id")
+
+
+def custom_headers(
+    target: str, context: dict[str, str]
+) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """Custom calling context as (sip_headers, voip_headers): SIP X-MS-Custom-* headers towards
+    phones, VoIP headers towards ACS users, within ACS's limits (5 SIP headers, 256
+    characters a SIP value, 1024 a VoIP value; acs-protocol.md §1.3)."""
+    if target.startswith("8:"):
+        return None, {k: v[:1024] for k, v in context.items()}
+    return {f"X-MS-Custom-{k}"[:64]: v[:256] for k, v in list(context.items())[:5]}, None
 
 
 def _credential(conn: AcsConnection) -> Any:
@@ -111,6 +143,21 @@ class AcsCallControl:
             log.info("hang-up: call already gone")
         except HttpResponseError as exc:
             raise CallControlError(f"hang-up failed: {exc.status_code} {exc.message}") from exc
+
+    async def transfer(
+        self, call_connection_id: str, target: str, context: dict[str, str]
+    ) -> None:
+        conn = self._client.get_call_connection(call_connection_id)
+        sip, voip = custom_headers(target, context)
+        try:
+            await conn.transfer_call_to_participant(
+                identifier_for(target),
+                operation_context="callbridge-transfer",
+                sip_headers=sip,
+                voip_headers=voip,
+            )
+        except HttpResponseError as exc:
+            raise CallControlError(f"transfer failed: {exc.status_code} {exc.message}") from exc
 
     async def close(self) -> None:
         await self._client.close()

@@ -8,16 +8,18 @@ returns at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from callbridge.agent.base import AgentFactory, CallInfo
 from callbridge.call.session import CallLimits, CallSession
+from callbridge.call.tools import ToolRegistry
 from callbridge.config import Settings
 from callbridge.logs import call_id_var
 from callbridge.telephony.acs.call_tokens import CallTokens
@@ -52,8 +54,10 @@ class AcsEdge:
         control: CallControl,
         agent_factory: AgentFactory,
         tokens: CallTokens,
+        tools_for: Callable[[CallInfo], ToolRegistry] | None = None,
     ) -> None:
         self.settings = settings
+        self.tools_for = tools_for or (lambda info: ToolRegistry())
         self.control = control
         self.tokens = tokens
         self.agent_factory = agent_factory
@@ -125,12 +129,16 @@ class AcsEdge:
                 correlation_id=ev.correlation_id,
                 variables={**ev.sip_headers, **ev.voip_headers},
             )
+            tools = self.tools_for(info)
+            info = dataclasses.replace(info, tools=tools.schemas())
             session = CallSession(
                 info,
                 self.agent_factory,
                 hang_up=lambda: self._hang_up(session),
                 limits=self._limits,
                 on_closed=self._closed,
+                tools=tools,
+                transfer=lambda target, context: self._transfer(session, target, context),
             )
             self.calls[call_id] = session
             log.info(
@@ -179,6 +187,11 @@ class AcsEdge:
         if not session.ended:
             session.answered()
 
+    async def _transfer(self, session: CallSession, target: str, context: dict[str, str]) -> None:
+        if not session.leg_id:
+            raise CallControlError("the call is not answered yet")
+        await self.control.transfer(session.leg_id, target, context)
+
     async def _hang_up(self, session: CallSession) -> None:
         if session.leg_id:
             await self.control.hang_up(session.leg_id)
@@ -206,6 +219,10 @@ class AcsEdge:
                 session.connected()
             elif ev.name == "CallDisconnected":
                 await session.disconnected(f"call disconnected{result}")
+            elif ev.name == "CallTransferAccepted":
+                log.info("transfer accepted by %s", session.transferred_to)
+            elif ev.name == "CallTransferFailed":
+                session.transfer_failed(f"CallTransferFailed{result}")
             elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):
                 await session.end(f"{ev.name}{result}", hang_up=ev.name != "AnswerFailed")
             elif ev.name in (
