@@ -156,7 +156,7 @@ async def test_callbacks_without_the_acs_jwt_are_refused() -> None:
         call = asyncio.create_task(
             stack.emulator.place_call(CallScript(audio=b"", hangup_after_s=2.0))
         )
-        while not stack.edge.calls:
+        while not stack.edge.calls:  # noqa: ASYNC110 - polling the service from outside
             await asyncio.sleep(0.02)
         (call_id,) = stack.edge.calls
         url = stack.edge.callback_url(call_id)

@@ -1,0 +1,491 @@
+"""One emulated call: ring the webhook, connect, stream media in real time, end.
+
+A call has one clock task (the caller's 20 ms frame timer, which also plays the agent
+audio), one WebSocket reader task and one callback sender task. REST handlers only
+mutate state synchronously and schedule follow-up work, so they never block the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+from . import events as ev
+from .callbacks import CallbackSender
+from .clock import run_clock
+from .eventgrid import EventGridDelivery
+from .ids import (
+    acs_user_identifier,
+    new_id,
+    new_incoming_call_context,
+    new_server_call_id,
+    phone_identifier,
+)
+from .jwt_issuer import JwtIssuer
+from .media import MediaConnectError, MediaSocket, Outbound, metadata_frame
+from .playout import PlayoutBuffer
+from .report import CallReport, EndedBy
+from .script import CallScript
+from .targets import TargetAction, TargetResponder
+
+log = logging.getLogger("callbridge.emulator")
+CONNECT_DELAY_S = 0.05  # let the answer response reach the service before CallConnected
+CallState = Literal["ringing", "connecting", "connected", "transferAccepted", "disconnected"]
+
+
+@dataclass
+class CallEnv:
+    """What a call needs from the emulator."""
+
+    session: aiohttp.ClientSession
+    issuer: JwtIssuer
+    eventgrid: EventGridDelivery
+    webhook_url: str
+    acs_number: str
+    answer_timeout_s: float
+    responder: TargetResponder
+
+
+@dataclass
+class EndRequest:
+    ended_by: EndedBy
+    reason: str
+    result: ev.ResultInfo
+
+
+@dataclass
+class MediaConfig:
+    """mediaStreamingOptions from the answer request (§4.1)."""
+
+    transport_url: str
+    audio_format: str
+    rate: int
+    start: bool
+    bidirectional: bool
+    dtmf: bool
+
+
+class AnswerError(Exception):
+    """Answering is not possible; message goes into the 400 body."""
+
+
+class EmulatedCall:
+    def __init__(self, env: CallEnv, script: CallScript) -> None:
+        self.env = env
+        self.script = script
+        self.report = CallReport()
+        self.t0 = time.monotonic()
+        self.caller = phone_identifier(script.from_number)
+        self.callee = phone_identifier(script.to_number or env.acs_number)
+        self.incoming_call_context = new_incoming_call_context()
+        self.server_call_id = new_server_call_id()
+        self.correlation_id = new_id()
+        self.event_id = new_id()
+        self.call_connection_id: str | None = None
+        self.state: CallState = "ringing"
+        # "answered" | "rejected (busy)" | "redirected to 4:+1..." | "not answered within 10 s"
+        self.ring_outcome: str | None = None
+        self._decided = asyncio.Event()
+        self.api_version = ""
+        self.callback_uri = ""
+        self.operation_context: str | None = None
+        self.media: MediaConfig | None = None
+        self.subscription_id = new_id()
+        self.media_state = "disabled"
+        self.socket: MediaSocket | None = None
+        self._media_started_event_sent = False
+        self.participants = [self.caller]
+        self.bot = acs_user_identifier(f"8:acs:{env.issuer.audience}_{new_id()}")
+        self.sequence_number = 0
+        self.continuous_dtmf = False
+        self.continuous_dtmf_context: str | None = None
+        self.dtmf_sequence = 0
+        self.end_request: EndRequest | None = None
+        self._callbacks = CallbackSender(env.session, env.issuer, self.report.callbacks, self.t0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.clock_t0: float | None = None
+        self.tick = 0
+        self.playout = PlayoutBuffer(0)
+        self._report_seed()
+
+    def _report_seed(self) -> None:
+        r = self.report
+        r.server_call_id = self.server_call_id
+        r.correlation_id = self.correlation_id
+        r.incoming_event_id = self.event_id
+        r.recording_path = self.script.record_path
+
+    def since_start(self) -> float:
+        """Seconds since the call was placed (the time base of report records)."""
+        return round(time.monotonic() - self.t0, 3)
+
+    # ---------------------------------------------------------------- REST-side actions
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("connecting", "connected") and self.end_request is None
+
+    def answer(self, body: dict[str, Any], api_version: str, media: MediaConfig | None) -> str:
+        """Accept an answer request; returns the new callConnectionId."""
+        self.report.answer_attempts += 1
+        if self.ring_outcome is not None or self.state != "ringing":
+            raise AnswerError(f"Call cannot be answered: {self._why_not_ringing()}.")
+        self.ring_outcome = "answered"
+        self.state = "connecting"
+        self.call_connection_id = new_id()
+        self.api_version = api_version
+        self.callback_uri = str(body["callbackUri"])
+        ctx = body.get("operationContext")
+        self.operation_context = str(ctx) if ctx is not None else None
+        self.media = media
+        if media is not None:
+            self.media_state = "inactive"
+            self.playout = PlayoutBuffer(media.rate // 50 * 2)
+            self.report.audio_format = media.audio_format
+            self.report.sample_rate = media.rate
+            self.report.bidirectional = media.bidirectional
+        self.report.answered = True
+        self.report.answer_count += 1
+        self.report.call_connection_id = self.call_connection_id
+        self._decided.set()
+        return self.call_connection_id
+
+    def decline(self, outcome: str) -> None:
+        """reject / redirect (§2.4: no callback events for either)."""
+        if self.ring_outcome is not None or self.state != "ringing":
+            raise AnswerError(f"Call cannot be {outcome.split()[0]}: {self._why_not_ringing()}.")
+        self.ring_outcome = outcome
+        self._decided.set()
+
+    def _why_not_ringing(self) -> str:
+        outcome = self.ring_outcome or "ended"
+        if outcome.startswith(("answered", "rejected", "redirected")):
+            return f"it was already {outcome}"
+        return f"it stopped ringing ({outcome})"
+
+    def properties(self) -> dict[str, Any]:
+        """CallConnectionProperties JSON (§2.4)."""
+        props: dict[str, Any] = {
+            "callConnectionId": self.call_connection_id,
+            "serverCallId": self.server_call_id,
+            "targets": [self.callee],
+            "callConnectionState": self.state,
+            "callbackUri": self.callback_uri,
+            "source": self.caller,
+            "correlationId": self.correlation_id,
+            "answeredFor": {"value": self.callee["phoneNumber"]["value"]},
+        }
+        if self.media is not None:
+            props["mediaStreamingSubscription"] = {
+                "id": self.subscription_id,
+                "state": self.media_state,
+                "subscribedContentTypes": ["audio"],
+            }
+        return props
+
+    def request_end(self, ended_by: EndedBy, reason: str, result: ev.ResultInfo) -> None:
+        if self.end_request is None:
+            self.end_request = EndRequest(ended_by, reason, result)
+            self.state = "transferAccepted" if ended_by == "transfer" else "disconnected"
+
+    def send_event(
+        self,
+        name: str,
+        *,
+        operation_context: str | None = None,
+        result: ev.ResultInfo | None = None,
+        extra: dict[str, Any] | None = None,
+        url: str | None = None,
+    ) -> None:
+        assert self.call_connection_id is not None
+        event = ev.callback_event(
+            name,
+            call_connection_id=self.call_connection_id,
+            server_call_id=self.server_call_id,
+            correlation_id=self.correlation_id,
+            api_version=self.api_version,
+            operation_context=operation_context,
+            result=result,
+            extra=extra,
+        )
+        self._callbacks.send(url or self.callback_uri, event)
+
+    def spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def participants_updated(self) -> None:
+        # §3.3 ParticipantsUpdated: sequenceNumber + participants, no operationContext.
+        self.sequence_number += 1
+        self.send_event(
+            "ParticipantsUpdated",
+            extra={
+                "sequenceNumber": self.sequence_number,
+                "participants": [
+                    {"identifier": p, "isMuted": False, "isOnHold": False}
+                    for p in [*self.participants, self.bot]
+                ],
+            },
+        )
+
+    async def run_target_action(
+        self,
+        action: TargetAction,
+        target: dict[str, Any],
+        extra: dict[str, Any],
+        operation_context: str | None,
+        url: str | None,
+    ) -> None:
+        """After the 202 of transferToParticipant / participants:add (§3.2/§3.3)."""
+        assert self.call_connection_id is not None
+        outcome = await self.env.responder(target, action, self.call_connection_id)
+        if not self.active:
+            return
+        ok = ev.ResultInfo(200, 0, "Action completed successfully.")
+        if action == "transfer":
+            if outcome.accepted:
+                self.send_event(
+                    "CallTransferAccepted",
+                    operation_context=operation_context,
+                    result=ok,
+                    extra={"transferTarget": target, **extra},
+                    url=url,
+                )
+                self.request_end(
+                    "transfer", f"transferred to {target['rawId']}", ev.ENDED_BY_TRANSFER
+                )
+            else:
+                self.send_event(
+                    "CallTransferFailed",
+                    operation_context=operation_context,
+                    result=outcome.failure,
+                    url=url,
+                )
+        elif outcome.accepted:
+            self.participants.append(target)
+            self.report.participants_added.append(target["rawId"])
+            self.send_event(
+                "AddParticipantSucceeded",
+                operation_context=operation_context,
+                result=ok,
+                extra={"participant": target},
+                url=url,
+            )
+            self.participants_updated()
+        else:
+            self.send_event(
+                "AddParticipantFailed",
+                operation_context=operation_context,
+                result=outcome.failure,
+                extra={"participant": target},
+                url=url,
+            )
+
+    def start_media_later(self, operation_context: str | None, url: str | None) -> None:
+        """:startMediaStreaming — open the socket now (the clock is already running)."""
+        if self.socket is None or not self.socket.open:
+            self.spawn(self._start_media_or_end(operation_context, url))
+
+    async def _start_media_or_end(self, operation_context: str | None, url: str | None) -> None:
+        if not await self._start_media(operation_context, url) and self.active:
+            self.request_end("media_failed", "media WebSocket could not be opened", ev.MEDIA_FAILED)
+
+    async def stop_media(self, operation_context: str | None, url: str | None) -> None:
+        sock, self.socket = self.socket, None
+        if sock is not None:
+            await sock.close()
+            self.report.media_closed_by = "emulator"
+            self._media_stopped(operation_context, url, "subscriptionStopped")
+
+    # ------------------------------------------------------------------------ runner
+
+    async def run(self) -> CallReport:
+        graceful = False
+        try:
+            if await self._ring():
+                await asyncio.sleep(CONNECT_DELAY_S)
+                await self._connected()
+            graceful = True
+        finally:
+            await self._finish(graceful)
+        return self.report
+
+    async def _ring(self) -> bool:
+        data: dict[str, Any] = {
+            "to": self.callee,
+            "from": self.caller,
+            "serverCallId": self.server_call_id,
+            "callerDisplayName": self.script.caller_display_name,
+            "incomingCallContext": self.incoming_call_context,
+            "correlationId": self.correlation_id,
+        }
+        if self.script.custom_context:
+            data["customContext"] = {
+                "sipHeaders": dict(self.script.custom_context.get("sipHeaders", {})),
+                "voipHeaders": dict(self.script.custom_context.get("voipHeaders", {})),
+            }
+        event = ev.incoming_call_event(
+            data, schema=self.env.eventgrid.schema, event_id=self.event_id
+        )
+        timeout = self.script.answer_timeout_s or self.env.answer_timeout_s
+        deadline = time.monotonic() + timeout
+        for count in range(2 if self.script.duplicate_delivery else 1):
+            delivery = await self.env.eventgrid.deliver(self.env.webhook_url, event, count)
+            self.report.webhook.append(delivery)
+        try:
+            await asyncio.wait_for(self._decided.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass
+        if self.ring_outcome == "answered":
+            return True
+        if self.ring_outcome is None:
+            self.ring_outcome = f"not answered within {timeout:g} s"
+        self.state = "disconnected"
+        self.report.ended_by = "not_answered"
+        self.report.end_reason = f"call {self.ring_outcome}"
+        bad = [w for w in self.report.webhook if w.status is None or not 200 <= w.status <= 204]
+        if bad:
+            said = ", ".join(str(w.status) if w.status is not None else str(w.error) for w in bad)
+            self.report.end_reason += f"; the webhook answered IncomingCall with {said}"
+        return False
+
+    async def _connected(self) -> None:
+        if self.end_request is None:
+            self.state = "connected"
+            self.send_event(
+                "CallConnected", operation_context=self.operation_context, result=ev.CONNECTED
+            )
+            self.participants_updated()
+        media = self.media
+        if media is not None and media.start and self.end_request is None:
+            if not await self._start_media(self.operation_context, None):
+                self.request_end(
+                    "media_failed", "media WebSocket could not be opened", ev.MEDIA_FAILED
+                )
+        if self.end_request is None:
+            await run_clock(self)
+        await self._hang_up()
+
+    async def _start_media(self, operation_context: str | None, url: str | None) -> bool:
+        media = self.media
+        assert media is not None and self.call_connection_id is not None
+        headers = {  # §4.2 upgrade headers
+            "Authorization": f"Bearer {self.env.issuer.media_token()}",
+            "x-ms-call-connection-id": self.call_connection_id,
+            "x-ms-call-correlation-id": self.correlation_id,
+        }
+        sock = MediaSocket(
+            self.env.session,
+            media.transport_url,
+            headers,
+            self._on_outbound,
+            self._on_socket_closed,
+        )
+        try:
+            await sock.connect()
+        except MediaConnectError as exc:
+            log.warning("media connect to %s failed: %s", media.transport_url, exc)
+            self.report.end_reason = f"media WebSocket to {media.transport_url} failed: {exc}"
+            self.send_event(
+                "MediaStreamingFailed",
+                operation_context=operation_context,
+                result=ev.MEDIA_FAILED,
+                extra=ev.media_streaming_update(
+                    "mediaStreamingFailed", "initialWebSocketConnectionFailed"
+                ),
+                url=url,
+            )
+            return False
+        await sock.send(metadata_frame(self.subscription_id, media.rate))
+        if not self.active:
+            await sock.close()
+            return False
+        self.socket = sock
+        self.media_state = "active"
+        self.report.media_connected = True
+        if self.report.media_start_s is None:
+            self.report.media_start_s = round(time.monotonic() - self.t0, 3)
+        self._media_started_event_sent = True
+        self.send_event(
+            "MediaStreamingStarted",
+            operation_context=operation_context,
+            result=ev.OK,
+            extra=ev.media_streaming_update("mediaStreamingStarted", "subscriptionStarted"),
+            url=url,
+        )
+        return True
+
+    def _media_stopped(self, operation_context: str | None, url: str | None, details: str) -> None:
+        if self._media_started_event_sent:
+            self._media_started_event_sent = False
+            self.media_state = "inactive"
+            self.send_event(
+                "MediaStreamingStopped",
+                operation_context=operation_context,
+                result=ev.OK,
+                extra=ev.media_streaming_update("mediaStreamingStopped", details),
+                url=url,
+            )
+
+    def _on_socket_closed(self) -> None:
+        log.info("call %s: service closed the media socket", self.call_connection_id)
+        self.socket = None
+        self.report.media_closed_by = "service"
+        if self.active:
+            self._media_stopped(self.operation_context, None, "streamConnectionInterrupted")
+
+    def _on_outbound(self, out: Outbound, raw: str) -> None:
+        r = self.report
+        r.frames_received += 1
+        if out.kind == "audio" and self.media is not None and self.media.bidirectional:
+            r.outbound_bytes += len(out.pcm)
+            self.playout.push(out.pcm, self.tick)
+        elif out.kind == "stop":
+            now = asyncio.get_running_loop().time()
+            r.stop_audio_times.append(round(now - (self.clock_t0 or now), 3))
+            self.playout.flush()
+        else:
+            reason = out.reason or "AudioData but enableBidirectional was not set"
+            r.invalid_outbound_frames += 1
+            if len(r.invalid_outbound_samples) < 5:
+                r.invalid_outbound_samples.append(f"{reason}: {raw[:120]}")
+
+    async def _hang_up(self) -> None:
+        end = self.end_request or EndRequest("timeout", "call ended", ev.ENDED_BY_CALLER)
+        sock, self.socket = self.socket, None
+        if sock is not None:
+            await sock.close()  # normal close, whoever ended the call
+            if self.report.media_closed_by is None:
+                self.report.media_closed_by = "emulator"
+        self._media_stopped(self.operation_context, None, "subscriptionStopped")
+        self.state = "disconnected"
+        self.send_event(
+            "CallDisconnected", operation_context=self.operation_context, result=end.result
+        )
+        self.report.ended_by = end.ended_by
+        if not (end.ended_by == "media_failed" and self.report.end_reason):
+            self.report.end_reason = end.reason
+
+    async def _finish(self, graceful: bool) -> None:
+        """Release everything; when cancelled (emulator stopping) don't wait for callbacks."""
+        self.state = "disconnected"
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.socket is not None:
+            await self.socket.close()
+            self.socket = None
+        if graceful:
+            await self._callbacks.drain()
+        await self._callbacks.close()
+        if not graceful and self.report.ended_by is None:
+            self.report.ended_by = "timeout"
+            self.report.end_reason = "emulator stopped during the call"
+        self.report.duration_s = round(time.monotonic() - self.t0, 3)

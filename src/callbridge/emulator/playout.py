@@ -1,0 +1,119 @@
+"""Agent audio on the caller's side: playout buffer, what was heard, the stereo recording."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+
+import numpy as np
+
+FRAME_S = 0.020  # §4.5: 20 ms frames, 50 per second
+SILENCE_PEAK = 8  # |sample| <= this counts as silence (dither / rounding noise)
+MERGE_GAP_TICKS = 4  # gaps < 100 ms (≤ 4 ticks of 20 ms) are merged into one segment
+UNDERRUN_WINDOW_TICKS = 10  # audio resuming within 200 ms of running dry = an underrun
+
+
+class PlayoutBuffer:
+    """Queued agent audio, played 20 ms per tick on the call clock; emptied by StopAudio.
+
+    An *underrun* is counted when the buffer ran dry (or held only part of a frame) while
+    agent audio was playing and more audio arrived within 200 ms without a StopAudio in
+    between — i.e. an audible gap inside what the service meant as continuous speech.
+    """
+
+    def __init__(self, frame_bytes: int) -> None:
+        self.frame_bytes = frame_bytes
+        self._buf = bytearray()
+        self._playing = False
+        self._dry_tick: int | None = None
+        self.underruns = 0
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def push(self, pcm: bytes, tick: int) -> None:
+        if not pcm:
+            return
+        if self._dry_tick is not None and tick - self._dry_tick <= UNDERRUN_WINDOW_TICKS:
+            self.underruns += 1
+        self._dry_tick = None
+        self._buf += pcm
+
+    def flush(self) -> None:
+        self._buf.clear()
+        self._playing = False
+        self._dry_tick = None
+
+    def pull(self, tick: int) -> bytes | None:
+        """The next 20 ms to play, zero-padded; ``None`` when nothing is queued."""
+        if not self._buf:
+            if self._playing:
+                self._dry_tick = tick
+            self._playing = False
+            return None
+        frame = bytes(self._buf[: self.frame_bytes])
+        del self._buf[: self.frame_bytes]
+        if len(frame) < self.frame_bytes:
+            frame += bytes(self.frame_bytes - len(frame))
+            self._dry_tick = tick
+            self._playing = False
+        else:
+            self._playing = True
+        return frame
+
+
+class HeardTracker:
+    """Segments (seconds since media start) where the caller heard non-silent agent audio."""
+
+    def __init__(self) -> None:
+        self._segments: list[list[int]] = []  # [start_tick, end_tick)
+        self.last_tick: int | None = None  # last tick that played audible agent audio
+
+    def add(self, tick: int, frame: bytes | None) -> None:
+        if frame is None or not is_audible(frame):
+            return
+        self.last_tick = tick
+        if self._segments and tick - self._segments[-1][1] <= MERGE_GAP_TICKS:
+            self._segments[-1][1] = tick + 1
+        else:
+            self._segments.append([tick, tick + 1])
+
+    def segments(self) -> list[tuple[float, float]]:
+        return [(round(a * FRAME_S, 3), round(b * FRAME_S, 3)) for a, b in self._segments]
+
+
+def is_audible(frame: bytes) -> bool:
+    samples = np.frombuffer(frame, dtype="<i2")
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > SILENCE_PEAK
+
+
+class Timeline:
+    """Caller (left) and heard agent audio (right), one frame per tick, for WAV + report."""
+
+    def __init__(self, frame_bytes: int, record_caller: bool) -> None:
+        self._frame_bytes = frame_bytes
+        self._record_caller = record_caller
+        self.caller = bytearray()
+        self.agent = bytearray()
+
+    def add(self, caller: bytes, agent: bytes | None) -> None:
+        if self._record_caller:
+            self.caller += caller
+        self.agent += agent if agent is not None else bytes(self._frame_bytes)
+
+    async def write_wav(self, path: str, rate: int) -> None:
+        await asyncio.to_thread(_write_stereo, path, rate, bytes(self.caller), bytes(self.agent))
+
+
+def _write_stereo(path: str, rate: int, left: bytes, right: bytes) -> None:
+    lch = np.frombuffer(left, dtype="<i2")
+    rch = np.frombuffer(right, dtype="<i2")
+    n = max(lch.size, rch.size)
+    stereo = np.zeros((n, 2), dtype="<i2")
+    stereo[: lch.size, 0] = lch
+    stereo[: rch.size, 1] = rch
+    with wave.open(path, "wb") as wf:
+        wf.setnchannels(2)
+        wf.setsampwidth(2)
+        wf.setframerate(rate)
+        wf.writeframes(stereo.tobytes())
