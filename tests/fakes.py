@@ -32,9 +32,7 @@ class FakeControl:
     async def hang_up(self, call_connection_id: str) -> None:
         self.hang_ups.append(call_connection_id)
 
-    async def transfer(
-        self, call_connection_id: str, target: str, context: dict[str, str]
-    ) -> None:
+    async def transfer(self, call_connection_id: str, target: str, context: dict[str, str]) -> None:
         self.transfers.append((call_connection_id, target, context))
 
     async def close(self) -> None:

@@ -144,9 +144,7 @@ class AcsCallControl:
         except HttpResponseError as exc:
             raise CallControlError(f"hang-up failed: {exc.status_code} {exc.message}") from exc
 
-    async def transfer(
-        self, call_connection_id: str, target: str, context: dict[str, str]
-    ) -> None:
+    async def transfer(self, call_connection_id: str, target: str, context: dict[str, str]) -> None:
         conn = self._client.get_call_connection(call_connection_id)
         sip, voip = custom_headers(target, context)
         try:
