@@ -9,67 +9,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
 
-from callbridge.config import ConfigError, load_settings
+from callbridge.config import ConfigError
 from callbridge.logs import setup_logging
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    from callbridge.app import create_app
-    from callbridge.emulator import AcsEmulator
-    from callbridge.server import uvicorn_server
+    from callbridge.devstack import running_stack
+    from callbridge.server import run_loop
 
-    access_key = AcsEmulator.generate_access_key()
-    secret = secrets.token_urlsafe(24)
-    service_url = f"http://127.0.0.1:{args.port}"
-    emu = AcsEmulator(
-        f"{service_url}/acs/incoming?key={secret}", access_key, port=args.emulator_port
-    )
-    emulator_url = f"http://127.0.0.1:{args.emulator_port}"
+    setup_logging("INFO")
+
+    async def main() -> None:
+        async with running_stack(port=args.port, emulator_port=args.emulator_port) as stack:
+            print(
+                f"\ncallbridge is answering calls at {stack.service_url} "
+                f"(agent: {stack.settings.agent})\n"
+                f"ACS emulator at {stack.emulator.endpoint} delivers calls to it.\n\n"
+                "Place a call from another terminal:\n"
+                "  .venv/bin/callbridge call --audio samples/hello.wav\n"
+                "Ctrl-C stops both.\n",
+                flush=True,
+            )
+            await asyncio.Event().wait()
+
     try:
-        settings = load_settings(
-            acs_connection=f"endpoint={emulator_url}/;accesskey={access_key}",
-            public_url=service_url,
-            eventgrid_secret=secret,
-            host="127.0.0.1",
-            port=args.port,
-            acs_jwks_url=f"{emulator_url}/calling/keys",
-            acs_jwt_issuer=emu.issuer,
-            acs_jwt_audience=emu.audience,
-        )
-        app = create_app(settings)
+        run_loop(main())
+    except KeyboardInterrupt:
+        pass
     except (ConfigError, ValueError) as exc:
         print(f"callbridge: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_json)
-
-    async def main() -> None:
-        server = uvicorn_server(app, settings)
-        service = asyncio.create_task(server.serve())
-        while not server.started:
-            if service.done():
-                return
-            await asyncio.sleep(0.05)
-        await emu.start()
-        print(
-            f"\ncallbridge is answering calls at {service_url} (agent: {settings.agent})\n"
-            f"ACS emulator at {emu.endpoint} delivers calls to it.\n\n"
-            "Place a call from another terminal:\n"
-            "  .venv/bin/callbridge call --audio samples/hello.wav\n"
-            "Ctrl-C stops both.\n",
-            flush=True,
-        )
-        try:
-            await service
-        finally:
-            await emu.stop()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
     except OSError as exc:
         print(f"callbridge: cannot listen: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,8 +13,12 @@ from callbridge.config import Settings
 
 
 def run_server(server: uvicorn.Server) -> None:
-    """Serve on uvloop when it is installed (it is, with uvicorn[standard]): the media
-    path is thousands of small WebSocket messages a second and uvloop halves their cost."""
+    run_loop(server.serve())
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard]): the media path
+    is thousands of small WebSocket messages a second and uvloop halves their cost."""
     factory: Callable[[], asyncio.AbstractEventLoop]
     try:
         import uvloop
@@ -22,7 +27,7 @@ def run_server(server: uvicorn.Server) -> None:
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         factory = asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(server.serve())
+        runner.run(main)
 
 
 def uvicorn_server(app: FastAPI, settings: Settings) -> uvicorn.Server:

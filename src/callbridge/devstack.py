@@ -1,0 +1,84 @@
+"""The service and the ACS emulator on loopback, wired to each other as a deployment is
+wired to Azure: used by `callbridge dev`, `callbridge test-call`, tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from callbridge.app import create_app
+from callbridge.config import Settings, load_settings
+from callbridge.emulator import AcsEmulator
+from callbridge.server import uvicorn_server
+from callbridge.telephony.acs.edge import AcsEdge
+
+
+@dataclass
+class Stack:
+    emulator: AcsEmulator
+    settings: Settings
+    edge: AcsEdge
+    service_url: str
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@asynccontextmanager
+async def running_stack(
+    *,
+    port: int = 0,
+    emulator_port: int = 0,
+    event_schema: str = "eventgrid",
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    """Start the emulator and the service (port 0: any free port); stop both on exit."""
+    sock = _listen(port)
+    port = sock.getsockname()[1]
+    service_url = f"http://127.0.0.1:{port}"
+    key = AcsEmulator.generate_access_key()
+    secret = secrets.token_urlsafe(24)
+    emulator = AcsEmulator(
+        f"{service_url}/acs/incoming?key={secret}",
+        key,
+        port=emulator_port,
+        event_schema=event_schema,
+    )
+    await emulator.start()
+    try:
+        settings = load_settings(
+            acs_connection=f"endpoint={emulator.endpoint}/;accesskey={key}",
+            public_url=service_url,
+            eventgrid_secret=secret,
+            host="127.0.0.1",
+            port=port,
+            acs_jwks_url=emulator.jwks_url,
+            acs_jwt_issuer=emulator.issuer,
+            acs_jwt_audience=emulator.audience,
+            **overrides,
+        )
+        app = create_app(settings)
+        server = uvicorn_server(app, settings)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                if serving.done():
+                    serving.result()
+                    raise RuntimeError("the service stopped while starting")
+                await asyncio.sleep(0.02)
+            yield Stack(emulator, settings, app.state.edge, service_url)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(serving, 15)
+    finally:
+        await emulator.stop()
+        sock.close()
