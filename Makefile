@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Silero VAD's package pins torch, which callbridge never imports (it runs the
+	@# package's ONNX file with onnxruntime): install it without dependencies.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5.1'
 	@touch $(STAMP)
 
 run: $(STAMP)

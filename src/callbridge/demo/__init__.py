@@ -1,0 +1,1 @@
+"""The demo agent "Contoso support line": its tools and their bundled data."""
