@@ -138,7 +138,7 @@ def resolve_model_path(model: str | Path | None = None) -> Path:
         raise SttModelNotFound(f"Whisper model directory {text!r} does not exist")
     if text == _BUNDLED_MODEL_NAME:
         return bundled_model_path()
-    from faster_whisper.utils import download_model  # type: ignore[import-untyped]
+    from faster_whisper.utils import download_model
 
     try:
         return Path(download_model(text, local_files_only=True))
@@ -190,9 +190,9 @@ class WhisperStt:
     def __init__(self, model: str | Path | None = None, options: SttOptions | None = None):
         self.options = options or SttOptions()
         self.model_path = resolve_model_path(model)
-        from faster_whisper import WhisperModel  # type: ignore[import-untyped]
-        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
-        from faster_whisper.transcribe import (  # type: ignore[import-untyped]
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import (
             get_suppressed_tokens,
         )
 
@@ -270,8 +270,8 @@ class WhisperStt:
         return self._decode(features, _FULL_WINDOW_FRAMES, None)
 
     def _decode(self, features: Any, frames: int, max_new_tokens: int | None) -> _Decoded:
-        import ctranslate2  # type: ignore[import-untyped]
-        from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
 
         window = np.ascontiguousarray(pad_or_trim(features, frames)[None], dtype=np.float32)
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window))

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped]
+import onnxruntime as ort
 import soxr
 from piper import AudioChunk, PiperConfig, PiperVoice, SynthesisConfig
 

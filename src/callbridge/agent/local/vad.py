@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped]
+import onnxruntime as ort
 
 SAMPLE_RATE: Final = 16_000
 WINDOW_SAMPLES: Final = 512
