@@ -85,6 +85,7 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
         "CALLBRIDGE_ACS_JWT_ISSUER": emu.issuer,
         "CALLBRIDGE_ACS_JWT_AUDIENCE": emu.audience,
         "CALLBRIDGE_LOG_LEVEL": "WARNING",
+        "CALLBRIDGE_AGENT": "echo",
     }
     cmd = [sys.executable, "-m", "callbridge.cli", "serve"]
     if os.environ.get("BENCH_PROFILE"):

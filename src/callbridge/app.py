@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callbridge import __version__
-from callbridge.agent.backends import agent_factory
-from callbridge.agent.base import AgentFactory
+from callbridge.agent.backends import AgentRuntime, agent_runtime
 from callbridge.config import Settings
 from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier
 from callbridge.telephony.acs.call_tokens import CallTokens
@@ -31,13 +30,16 @@ def create_app(
     settings: Settings,
     *,
     control: CallControl | None = None,
-    agent: AgentFactory | None = None,
+    agent: AgentRuntime | None = None,
 ) -> FastAPI:
+    """Raises ValueError or ProfileError for a bad agent setting or profile."""
+    runtime = agent or agent_runtime(settings.agent, settings.profile)
     edge = AcsEdge(
         settings,
         control or AcsCallControl(settings.acs),
-        agent or agent_factory(settings.agent),
+        runtime.factory,
         CallTokens(settings.signing_key),
+        tools_for=runtime.tools_for,
     )
     verifier = (
         AcsJwtVerifier(settings.acs_jwks_url, settings.acs_jwt_issuer, settings.acs_jwt_audience)
@@ -47,6 +49,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Models load before the first call is accepted, so no caller waits for them.
+        if runtime.warm_up is not None:
+            await runtime.warm_up()
         yield
         await edge.shutdown()
 

@@ -7,6 +7,7 @@ import sys
 
 from callbridge.config import ConfigError, load_settings
 from callbridge.logs import setup_logging
+from callbridge.profile import ProfileError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(**overrides)
         app = create_app(settings)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, ProfileError) as exc:
         print(f"callbridge: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_json)

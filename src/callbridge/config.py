@@ -88,7 +88,10 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    agent: str = "echo"
+    agent: str = Field(default="local", description="echo or local")
+    profile: str = Field(
+        default="profiles/contoso.yaml", description="the agent profile (YAML) of the local agent"
+    )
     audio_format: AudioFormatName = "pcm24KMono"
     max_calls: int = Field(default=100, ge=1)
     media_connect_timeout_s: float = Field(default=15.0, gt=0)

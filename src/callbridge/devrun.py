@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 
 from callbridge.config import ConfigError
 from callbridge.logs import setup_logging
+from callbridge.profile import ProfileError
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -22,6 +24,10 @@ def run_dev(args: argparse.Namespace) -> int:
     setup_logging("INFO")
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         async with running_stack(port=args.port, emulator_port=args.emulator_port) as stack:
             print(
                 f"\ncallbridge is answering calls at {stack.service_url} "
@@ -32,13 +38,14 @@ def run_dev(args: argparse.Namespace) -> int:
                 "Ctrl-C stops both.\n",
                 flush=True,
             )
-            await asyncio.Event().wait()
+            await stop.wait()
+            print("stopping...", flush=True)
 
     try:
         run_loop(main())
     except KeyboardInterrupt:
         pass
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, ProfileError) as exc:
         print(f"callbridge: configuration error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

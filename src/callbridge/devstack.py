@@ -67,7 +67,7 @@ async def running_stack(
             **overrides,
         )
         app = create_app(settings)
-        server = uvicorn_server(app, settings)
+        server = uvicorn_server(app, settings, embedded=True)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             while not server.started:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
@@ -30,7 +31,15 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def uvicorn_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host (callbridge dev, tests)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -41,4 +50,4 @@ def uvicorn_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    return EmbeddedServer(config) if embedded else uvicorn.Server(config)

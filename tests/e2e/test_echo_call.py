@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 import websockets
 
 from callbridge.emulator import CallScript
-from tests.e2e.harness import hello_pcm16k, rms, running_stack, silence16k, speech_end_s
+from tests.e2e.harness import hello_pcm16k, rms, silence16k, speech_end_s
+from tests.e2e.harness import running_stack as _running_stack
 
 pytestmark = pytest.mark.e2e
+
+
+def running_stack(**overrides: Any) -> Any:
+    return _running_stack(agent="echo", **overrides)
 
 
 def session_tasks() -> set[asyncio.Task[object]]:
