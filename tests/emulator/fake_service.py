@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ class WsSession:
     ws: web.WebSocketResponse
     received: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     raw_text: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # per-socket state of a hook
 
 
 # on_media(session, message) -> awaited for every message the emulator sends on the socket
@@ -46,6 +48,65 @@ async def echo(session: WsSession, msg: dict[str, Any] | None) -> None:
         await session.ws.send_str(
             json.dumps({"Kind": "AudioData", "AudioData": {"Data": data}, "StopAudio": None})
         )
+
+
+async def send_audio(session: WsSession, pcm: bytes) -> None:
+    b64 = base64.b64encode(pcm).decode()
+    await session.ws.send_str(
+        json.dumps({"Kind": "AudioData", "AudioData": {"Data": b64}, "StopAudio": None})
+    )
+
+
+async def send_stop_audio(session: WsSession) -> None:
+    await session.ws.send_str(json.dumps({"Kind": "StopAudio", "AudioData": None, "StopAudio": {}}))
+
+
+def echo_after_silence(gap_s: float = 0.4) -> MediaHook:
+    """A turn-taking "agent": each caller utterance is echoed back once the caller has
+    been silent for ``gap_s`` (counted in the caller's 20 ms frames, so it is exact)."""
+    gap_frames = round(gap_s / 0.02)
+
+    async def hook(session: WsSession, msg: dict[str, Any] | None) -> None:
+        if not msg or msg.get("kind") != "AudioData":
+            return
+        st = session.state
+        data = msg["audioData"]
+        if not data["silent"]:
+            st.setdefault("utterance", bytearray()).extend(base64.b64decode(data["data"]))
+            st["quiet_frames"] = 0
+        elif st.get("utterance"):
+            st["quiet_frames"] += 1
+            if st["quiet_frames"] >= gap_frames:
+                st.setdefault("replies", []).append(time.monotonic())
+                await send_audio(session, bytes(st.pop("utterance")))
+
+    return hook
+
+
+def greeter(seconds: float = 1.0, then: MediaHook | None = None) -> MediaHook:
+    """Plays a ``seconds`` greeting tone as soon as media starts and stops it (StopAudio)
+    when the caller speaks over it; every message is also passed on to ``then``."""
+
+    async def hook(session: WsSession, msg: dict[str, Any] | None) -> None:
+        st = session.state
+        kind = (msg or {}).get("kind")
+        if msg and kind == "AudioMetadata":
+            rate = msg["audioMetadata"]["sampleRate"]
+            st["greeting_until"] = time.monotonic() + seconds
+            await send_audio(session, tone(seconds, rate, freq=330.0))
+        elif (
+            msg
+            and kind == "AudioData"
+            and not msg["audioData"]["silent"]
+            and time.monotonic() < st.get("greeting_until", 0.0)
+        ):
+            st["greeting_until"] = 0.0
+            st["barged_in"] = time.monotonic()
+            await send_stop_audio(session)
+        if then is not None:
+            await then(session, msg)
+
+    return hook
 
 
 class FakeService:

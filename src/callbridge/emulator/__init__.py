@@ -5,8 +5,10 @@ the HMAC-signed Call Automation REST API, JWT-signed callbacks and the media Web
 Nothing here imports the service.
 """
 
+from .caller import CallEnded, SaidSpan
 from .eventgrid import WebhookValidationError
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID
+from .live import AgentTurn, LiveCall
 from .report import CallReport
 from .script import CallScript
 from .server import AcsEmulator, run_emulator_forever
@@ -16,8 +18,12 @@ __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_RESOURCE_ID",
     "AcsEmulator",
+    "AgentTurn",
+    "CallEnded",
     "CallReport",
     "CallScript",
+    "LiveCall",
+    "SaidSpan",
     "TargetOutcome",
     "TargetResponder",
     "WebhookValidationError",

@@ -17,6 +17,7 @@ import aiohttp
 
 from . import events as ev
 from .callbacks import CallbackSender
+from .caller import CallEnded, CallerAudio, TickWaiters, TimedEvents
 from .clock import run_clock
 from .eventgrid import EventGridDelivery
 from .ids import (
@@ -28,13 +29,14 @@ from .ids import (
 )
 from .jwt_issuer import JwtIssuer
 from .media import MediaConnectError, MediaSocket, Outbound, metadata_frame
-from .playout import PlayoutBuffer
+from .playout import HeardTracker, PlayoutBuffer, Timeline
 from .report import CallReport, EndedBy
 from .script import CallScript
 from .targets import TargetAction, TargetResponder
 
 log = logging.getLogger("callbridge.emulator")
 CONNECT_DELAY_S = 0.05  # let the answer response reach the service before CallConnected
+ABANDONED = "abandoned by the caller while ringing"
 CallState = Literal["ringing", "connecting", "connected", "transferAccepted", "disconnected"]
 
 
@@ -75,9 +77,11 @@ class AnswerError(Exception):
 
 
 class EmulatedCall:
-    def __init__(self, env: CallEnv, script: CallScript) -> None:
+    def __init__(self, env: CallEnv, script: CallScript, *, live: bool = False) -> None:
         self.env = env
         self.script = script
+        self.live = live  # driven by a LiveCall scenario (start_call) rather than place_call
+        self.tail_s = script.effective_tail_s(live)
         self.report = CallReport()
         self.t0 = time.monotonic()
         self.caller = phone_identifier(script.from_number)
@@ -109,8 +113,19 @@ class EmulatedCall:
         self._callbacks = CallbackSender(env.session, env.issuer, self.report.callbacks, self.t0)
         self._tasks: set[asyncio.Task[None]] = set()
         self.clock_t0: float | None = None
-        self.tick = 0
+        self.tick = 0  # ticks played so far = the next tick's index
         self.playout = PlayoutBuffer(0)
+        # Caller side, driven by the clock; LiveCall queues speech/DTMF and waits here.
+        self.caller_audio = CallerAudio(640)
+        self.timed = TimedEvents()
+        self.waiters = TickWaiters()
+        self.heard = HeardTracker()  # replaced with the real ones when the clock starts
+        self.timeline = Timeline(640, record_caller=False)
+        self.delivered = asyncio.Event()  # IncomingCall has been delivered to the webhook
+        self.media_ready = asyncio.Event()  # media socket open and the clock running
+        self.caller_closed = asyncio.Event()  # the caller's side is over (see close_caller)
+        self.ended_error: CallEnded | None = None
+        self._service_left = False
         self._report_seed()
 
     def _report_seed(self) -> None:
@@ -123,6 +138,33 @@ class EmulatedCall:
     def since_start(self) -> float:
         """Seconds since the call was placed (the time base of report records)."""
         return round(time.monotonic() - self.t0, 3)
+
+    def media_time(self) -> float | None:
+        """Seconds since media start (the clock's time base), None before it started."""
+        if self.clock_t0 is None:
+            return None
+        return round(asyncio.get_running_loop().time() - self.clock_t0, 3)
+
+    def clock_started(self) -> None:
+        if self.socket is not None:
+            self.media_ready.set()
+
+    def close_caller(self) -> None:
+        """The call is over for the caller: fail whatever a LiveCall is still waiting on."""
+        if self.caller_closed.is_set():
+            return
+        end = self.end_request
+        if end is not None:
+            why = f"the call ended ({end.ended_by}: {end.reason})"
+        elif self.report.ended_by is not None:
+            why = f"the call ended ({self.report.ended_by}: {self.report.end_reason})"
+        else:
+            why = "the call ended (the emulator stopped during the call)"
+        self.ended_error = exc = CallEnded(why)
+        self.caller_audio.close(exc)
+        self.timed.close(exc)
+        self.waiters.close(exc)
+        self.caller_closed.set()
 
     # ---------------------------------------------------------------- REST-side actions
 
@@ -146,6 +188,7 @@ class EmulatedCall:
         if media is not None:
             self.media_state = "inactive"
             self.playout = PlayoutBuffer(media.rate // 50 * 2)
+            self.caller_audio = CallerAudio(media.rate // 50 * 2)
             self.report.audio_format = media.audio_format
             self.report.sample_rate = media.rate
             self.report.bidirectional = media.bidirectional
@@ -187,6 +230,39 @@ class EmulatedCall:
                 "subscribedContentTypes": ["audio"],
             }
         return props
+
+    def service_hung_up(self, for_everyone: bool) -> None:
+        """DELETE (``hang_up(False)``: the bot leaves) or :terminate (for everyone)."""
+        if self.report.service_hung_up_s is None:
+            self.report.service_hung_up_s = self.media_time()
+        if for_everyone:
+            self.request_end("service", "service terminated the call", ev.ENDED_BY_APP)
+        elif self.script.hangup_when_agent_hangs_up:
+            self.request_end("service", "service hung up (DELETE)", ev.ENDED_BY_APP)
+        else:
+            # The bot's leg ends (REST now 404s for it, the service gets CallDisconnected
+            # and its socket closes); the caller stays on the line until they hang up.
+            self.state = "disconnected"
+            self._service_left = True
+            self.spawn(self._bot_leaves())
+
+    async def _bot_leaves(self) -> None:
+        sock, self.socket = self.socket, None
+        if sock is not None:
+            await sock.close()
+            self.report.media_closed_by = "emulator"
+        self._media_stopped(self.operation_context, None, "subscriptionStopped")
+        self.send_event(
+            "CallDisconnected", operation_context=self.operation_context, result=ev.ENDED_BY_APP
+        )
+
+    def caller_hangs_up(self, reason: str) -> None:
+        """The caller puts the phone down: while ringing that abandons the call."""
+        if self.state == "ringing" and self.ring_outcome is None:
+            self.ring_outcome = ABANDONED
+            self._decided.set()
+        else:
+            self.request_end("caller", reason, ev.ENDED_BY_CALLER)
 
     def request_end(self, ended_by: EndedBy, reason: str, result: ev.ResultInfo) -> None:
         if self.end_request is None:
@@ -338,6 +414,7 @@ class EmulatedCall:
         for count in range(2 if self.script.duplicate_delivery else 1):
             delivery = await self.env.eventgrid.deliver(self.env.webhook_url, event, count)
             self.report.webhook.append(delivery)
+        self.delivered.set()
         try:
             await asyncio.wait_for(self._decided.wait(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
@@ -347,7 +424,7 @@ class EmulatedCall:
         if self.ring_outcome is None:
             self.ring_outcome = f"not answered within {timeout:g} s"
         self.state = "disconnected"
-        self.report.ended_by = "not_answered"
+        self.report.ended_by = "caller" if self.ring_outcome == ABANDONED else "not_answered"
         self.report.end_reason = f"call {self.ring_outcome}"
         bad = [w for w in self.report.webhook if w.status is None or not 200 <= w.status <= 204]
         if bad:
@@ -408,6 +485,8 @@ class EmulatedCall:
             return False
         self.socket = sock
         self.media_state = "active"
+        if self.clock_t0 is not None:  # :startMediaStreaming while the clock already runs
+            self.media_ready.set()
         self.report.media_connected = True
         if self.report.media_start_s is None:
             self.report.media_start_s = round(time.monotonic() - self.t0, 3)
@@ -463,11 +542,12 @@ class EmulatedCall:
             await sock.close()  # normal close, whoever ended the call
             if self.report.media_closed_by is None:
                 self.report.media_closed_by = "emulator"
-        self._media_stopped(self.operation_context, None, "subscriptionStopped")
         self.state = "disconnected"
-        self.send_event(
-            "CallDisconnected", operation_context=self.operation_context, result=end.result
-        )
+        if not self._service_left:  # else the service already got its CallDisconnected
+            self._media_stopped(self.operation_context, None, "subscriptionStopped")
+            self.send_event(
+                "CallDisconnected", operation_context=self.operation_context, result=end.result
+            )
         self.report.ended_by = end.ended_by
         if not (end.ended_by == "media_failed" and self.report.end_reason):
             self.report.end_reason = end.reason
@@ -475,6 +555,11 @@ class EmulatedCall:
     async def _finish(self, graceful: bool) -> None:
         """Release everything; when cancelled (emulator stopping) don't wait for callbacks."""
         self.state = "disconnected"
+        self.delivered.set()  # start_call() must not wait for a delivery that never came
+        if not graceful and self.report.ended_by is None:
+            self.report.ended_by = "timeout"
+            self.report.end_reason = "emulator stopped during the call"
+        self.close_caller()  # before the awaits below, which a stopping emulator may cut
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -485,7 +570,4 @@ class EmulatedCall:
         if graceful:
             await self._callbacks.drain()
         await self._callbacks.close()
-        if not graceful and self.report.ended_by is None:
-            self.report.ended_by = "timeout"
-            self.report.end_reason = "emulator stopped during the call"
         self.report.duration_s = round(time.monotonic() - self.t0, 3)

@@ -1,9 +1,11 @@
 """The caller's side of the media: one real-time 20 ms clock per call.
 
-Each tick sends the caller's next frame (speech from the script, or silence, so frames
-never stop while the call is up — §4.3/§4.5), plays 20 ms of queued agent audio into the
-"ear" of the caller, fires scripted DTMF / raw frames and decides when the caller hangs
-up. Deadlines are absolute (t0 + n·20 ms) so the cadence never drifts.
+Each tick sends the caller's next frame, pulled from the call's ``CallerAudio`` queue
+(the script's audio, then whatever a ``LiveCall`` said) or silence when it is empty, so
+frames never stop while the call is up (§4.3/§4.5); plays 20 ms of queued agent audio
+into the "ear" of the caller; fires due DTMF / raw frames (scripted or pressed); wakes
+the live waits whose condition now holds; and decides when the caller hangs up.
+Deadlines are absolute (t0 + n·20 ms) so the cadence never drifts.
 """
 
 from __future__ import annotations
@@ -42,28 +44,40 @@ async def run_clock(call: EmulatedCall) -> None:
     s = call.script
     rate = call.media.rate if call.media else 16000
     frame_bytes = rate // 50 * 2
+    audio = call.caller_audio
     pcm = await asyncio.to_thread(load_caller_audio, s, rate)
-    n_frames = math.ceil(pcm.size / (frame_bytes // 2))
-    pcm = np.pad(pcm, (0, n_frames * (frame_bytes // 2) - pcm.size)).astype("<i2")
-    caller_raw = pcm.tobytes()
+    # The script's own audio (after start_delay_s of silence) plays before anything a live
+    # caller queued with say() meanwhile, so it goes to the front of the queue.
+    script_audio = audio.make(pcm, live=False, want_future=False)
+    if script_audio is not None:
+        audio.prepend(script_audio)
+    start_tick = round(s.start_delay_s / FRAME_S)
+    lead_in = audio.make(
+        np.zeros(start_tick * frame_bytes // 2, "<i2"), live=False, want_future=False
+    )
+    if lead_in is not None:
+        audio.prepend(lead_in)
+    script_end_tick = start_tick + (script_audio.n_frames if script_audio else 0)
     silence = bytes(frame_bytes)
     silence_b64 = base64.b64encode(silence).decode("ascii")
-    start_tick = round(s.start_delay_s / FRAME_S)
-    end_tick = start_tick + n_frames
-    timed = sorted(
-        [(t, "dtmf", d) for t, d in s.dtmf] + [(t, "raw", f) for t, f in s.raw_frames],
-        key=lambda item: item[0],
-    )
+    for t, d in s.dtmf:
+        call.timed.add(t, "dtmf", d)
+    for t, f in s.raw_frames:
+        call.timed.add(t, "raw", f)
     hangup_tick = round(s.hangup_after_s / FRAME_S) if s.hangup_after_s is not None else None
-    tail_ticks = round(s.tail_s / FRAME_S) if s.tail_s is not None else None
+    tail_s = call.tail_s
+    tail_ticks = round(tail_s / FRAME_S) if tail_s is not None else None
     max_ticks = math.ceil(s.max_duration_s / FRAME_S)
-    heard = HeardTracker()
-    timeline = Timeline(frame_bytes, record_caller=s.record_path is not None)
+    heard = call.heard = HeardTracker()
+    timeline = call.timeline = Timeline(frame_bytes, record_caller=s.record_path is not None)
     loop = asyncio.get_running_loop()
     t0 = call.clock_t0 = loop.time()
+    call.clock_started()
     caller_id = call.caller["rawId"]
-    last_busy = end_tick
-    tick = next_event = 0
+    # Last tick anything was going on: the end of the script's audio, then every audible
+    # agent tick and every live-said frame (for the tail_s hang-up).
+    last_busy = script_end_tick
+    tick = 0
     try:
         while call.end_request is None:
             delay = t0 + tick * FRAME_S - loop.time()
@@ -72,19 +86,23 @@ async def run_clock(call: EmulatedCall) -> None:
             if call.end_request is not None:
                 break
             now_s = tick * FRAME_S
-            while next_event < len(timed) and timed[next_event][0] <= now_s + 1e-9:
-                await _timed_event(call, now_s, timed[next_event][1], timed[next_event][2])
-                next_event += 1
-            if start_tick <= tick < end_tick:
-                i = (tick - start_tick) * frame_bytes
-                frame = caller_raw[i : i + frame_bytes]
+            for event in call.timed.due(now_s):
+                await _timed_event(call, now_s, event.kind, event.payload)
+                if event.future is not None and not event.future.done():
+                    event.future.set_result(round(now_s, 3))
+            pulled = audio.pull(tick)
+            if pulled is None:
+                frame, silent, b64 = silence, True, silence_b64
+            else:
+                frame, utt = pulled
                 silent = frame == silence
                 b64 = base64.b64encode(frame).decode("ascii")
-            else:
-                frame, silent, b64 = silence, True, silence_b64
+                if utt.live:
+                    last_busy = tick + 1
             sock = call.socket
             if sock is not None and await sock.send(audio_frame(b64, caller_id, silent)):
                 call.report.frames_sent += 1
+            audio.frame_sent()  # resolves say() once its last frame is out
             agent = call.playout.pull(tick)
             heard.add(tick, agent)
             timeline.add(frame, agent)
@@ -92,6 +110,7 @@ async def run_clock(call: EmulatedCall) -> None:
                 last_busy = tick
             tick += 1
             call.tick = tick
+            call.waiters.check()
             if hangup_tick is not None and tick >= hangup_tick:
                 call.request_end(
                     "caller", f"caller hung up at {s.hangup_after_s:g} s", ev.ENDED_BY_CALLER
@@ -99,12 +118,12 @@ async def run_clock(call: EmulatedCall) -> None:
             elif (
                 hangup_tick is None
                 and tail_ticks is not None
-                and tick >= end_tick
+                and audio.empty
                 and tick - 1 - last_busy >= tail_ticks
             ):
                 call.request_end(
                     "caller",
-                    f"caller hung up {s.tail_s:g} s after the conversation went quiet",
+                    f"caller hung up {tail_s:g} s after the conversation went quiet",
                     ev.ENDED_BY_CALLER,
                 )
             if tick >= max_ticks:
@@ -114,6 +133,8 @@ async def run_clock(call: EmulatedCall) -> None:
                     ev.ENDED_BY_CALLER,
                 )
     finally:
+        # Waiters learn at once that the call is over (not only after callbacks drain).
+        call.close_caller()
         r = call.report
         r.heard_segments = heard.segments()
         r.heard_pcm = bytes(timeline.agent)
@@ -131,7 +152,7 @@ async def _timed_event(call: EmulatedCall, now_s: float, kind: str, payload: str
     if sock is not None and call.media is not None and call.media.dtmf:
         if await sock.send(dtmf_frame(payload)):
             call.report.dtmf_sent.append((round(now_s, 3), payload))
-    if call.continuous_dtmf:
+    if call.continuous_dtmf and call.active:  # not after the service has left the call
         # §3.3 ContinuousDtmfRecognitionToneReceived uses tone names ("eight", "pound").
         call.dtmf_sequence += 1
         call.send_event(

@@ -39,6 +39,10 @@ class PlayoutBuffer:
         self._dry_tick = None
         self._buf += pcm
 
+    def has_audible(self) -> bool:
+        """Whether anything still queued would be heard (checked only when a wait ends)."""
+        return bool(self._buf) and is_audible(bytes(self._buf))
+
     def flush(self) -> None:
         self._buf.clear()
         self._playing = False
@@ -63,15 +67,20 @@ class PlayoutBuffer:
 
 
 class HeardTracker:
-    """Segments (seconds since media start) where the caller heard non-silent agent audio."""
+    """Where the caller heard non-silent agent audio: merged segments for the report, and
+    one flag byte per tick (exact, for live waits: ``ticks.find(1, since)`` is C-speed)."""
 
     def __init__(self) -> None:
         self._segments: list[list[int]] = []  # [start_tick, end_tick)
         self.last_tick: int | None = None  # last tick that played audible agent audio
+        self.ticks = bytearray()  # ticks[t] == 1: agent audio audible during tick t
 
     def add(self, tick: int, frame: bytes | None) -> None:
+        if len(self.ticks) <= tick:
+            self.ticks.extend(bytes(tick + 1 - len(self.ticks)))
         if frame is None or not is_audible(frame):
             return
+        self.ticks[tick] = 1
         self.last_tick = tick
         if self._segments and tick - self._segments[-1][1] <= MERGE_GAP_TICKS:
             self._segments[-1][1] = tick + 1
@@ -91,7 +100,7 @@ class Timeline:
     """Caller (left) and heard agent audio (right), one frame per tick, for WAV + report."""
 
     def __init__(self, frame_bytes: int, record_caller: bool) -> None:
-        self._frame_bytes = frame_bytes
+        self.frame_bytes = frame_bytes
         self._record_caller = record_caller
         self.caller = bytearray()
         self.agent = bytearray()
@@ -99,7 +108,7 @@ class Timeline:
     def add(self, caller: bytes, agent: bytes | None) -> None:
         if self._record_caller:
             self.caller += caller
-        self.agent += agent if agent is not None else bytes(self._frame_bytes)
+        self.agent += agent if agent is not None else bytes(self.frame_bytes)
 
     async def write_wav(self, path: str, rate: int) -> None:
         await asyncio.to_thread(_write_stereo, path, rate, bytes(self.caller), bytes(self.agent))

@@ -61,6 +61,7 @@ class CallReport:
     invalid_outbound_frames: int = 0
     invalid_outbound_samples: list[str] = field(default_factory=list)
     dtmf_sent: list[tuple[float, str]] = field(default_factory=list)
+    service_hung_up_s: float | None = None  # seconds since media start (DELETE/terminate)
     ended_by: EndedBy | None = None
     end_reason: str = ""
     transfer_target: str | None = None
@@ -109,6 +110,8 @@ class CallReport:
             lines.append("StopAudio at: " + ", ".join(f"{t:.2f}s" for t in self.stop_audio_times))
         if self.dtmf_sent:
             lines.append("DTMF sent: " + ", ".join(f"{d}@{t:.2f}s" for t, d in self.dtmf_sent))
+        if self.service_hung_up_s is not None:
+            lines.append(f"service hung up at {self.service_hung_up_s:.2f}s")
         cbs = ", ".join(f"{c.type}={c.status}" for c in self.callbacks)
         lines.append(f"callbacks: {cbs or '-'}")
         if self.transfer_target:

@@ -199,7 +199,7 @@ class RestApi:
             if method == "GET":
                 return 200, call.properties(), call
             if method == "DELETE":  # hang_up(False)
-                call.request_end("service", "service hung up (DELETE)", ev.ENDED_BY_APP)
+                call.service_hung_up(for_everyone=False)
                 return 204, None, call
         elif m := re.fullmatch(r"/calling/callConnections/([^/:]+):(\w+)", path):
             if method == "POST":
@@ -262,7 +262,7 @@ class RestApi:
         ctx = _opt_str(body, "operationContext")
         url = _opt_str(body, "operationCallbackUri")
         if action == "terminate":  # hang_up(True)
-            call.request_end("service", "service terminated the call", ev.ENDED_BY_APP)
+            call.service_hung_up(for_everyone=True)
             return 204, None
         if action == "transferToParticipant":
             target = _identifier(body, "targetParticipant")

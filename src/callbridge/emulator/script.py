@@ -5,9 +5,12 @@ from __future__ import annotations
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soxr
+
+DEFAULT_TAIL_S = 2.0  # place_call: hang up 2 s after the conversation went quiet
 
 
 @dataclass
@@ -18,7 +21,16 @@ class CallScript:
     With ``hangup_after_s=None`` the caller hangs up once their own audio has ended and
     nothing audible has played from the agent for ``tail_s`` seconds (so they wait for the
     agent to finish talking); ``tail_s=None`` means never — wait for the service to hang
-    up. ``max_duration_s`` caps the call either way (ended_by "timeout").
+    up. ``tail_s="auto"`` (the default) is 2 s for ``place_call`` and ``None`` for
+    ``start_call``: a live call is driven by its scenario and never hangs up by itself
+    unless ``hangup_after_s`` / ``max_duration_s`` say so. ``max_duration_s`` caps the
+    call either way (ended_by "timeout").
+
+    ``hangup_when_agent_hangs_up=False`` keeps the caller on the line when the service
+    leaves with ``hang_up(is_for_everyone=False)`` (DELETE): the service gets its
+    ``CallDisconnected`` and its media socket closes, but the caller's leg goes on
+    (hearing silence) until the caller hangs up or ``max_duration_s``. ``terminate``
+    (``is_for_everyone=True``) always ends the call.
     """
 
     audio: bytes | str | Path = b""  # PCM16 mono at ``audio_rate``, or a WAV path
@@ -27,7 +39,8 @@ class CallScript:
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     raw_frames: list[tuple[float, str]] = field(default_factory=list)
     hangup_after_s: float | None = None
-    tail_s: float | None = 2.0
+    tail_s: float | Literal["auto"] | None = "auto"
+    hangup_when_agent_hangs_up: bool = True
     max_duration_s: float = 60.0
     from_number: str = "+14255550123"
     to_number: str | None = None  # default: the emulator's ACS number
@@ -36,6 +49,11 @@ class CallScript:
     duplicate_delivery: bool = False
     record_path: str | None = None
     answer_timeout_s: float | None = None  # default: the emulator's answer_timeout_s
+
+    def effective_tail_s(self, live: bool) -> float | None:
+        if self.tail_s == "auto":
+            return None if live else DEFAULT_TAIL_S
+        return self.tail_s
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -53,11 +71,20 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
 def load_caller_audio(script: CallScript, call_rate: int) -> np.ndarray:
     """Caller audio as int16 samples at the call rate (blocking: run in a thread)."""
     if isinstance(script.audio, bytes | bytearray):
-        raw = bytes(script.audio)
-        pcm = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2")
+        pcm = pcm_from_bytes(bytes(script.audio))
         rate = script.audio_rate
     else:
         pcm, rate = _read_wav(Path(script.audio))
+    return pcm_at_rate(pcm, rate, call_rate)
+
+
+def pcm_from_bytes(raw: bytes) -> np.ndarray:
+    """PCM16 little-endian bytes as int16 samples (a trailing odd byte is dropped)."""
+    return np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2")
+
+
+def pcm_at_rate(pcm: np.ndarray, rate: int, call_rate: int) -> np.ndarray:
+    """int16 samples resampled from ``rate`` to ``call_rate`` (blocking for long audio)."""
     if rate != call_rate and pcm.size:
         out = soxr.resample(pcm.astype(np.float32) / 32768.0, rate, call_rate)
         pcm = np.clip(np.round(out * 32768.0), -32768, 32767).astype("<i2")

@@ -17,6 +17,7 @@ from .call import CallEnv, EmulatedCall
 from .control import control_routes
 from .eventgrid import EventGridDelivery
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID, JwtIssuer
+from .live import LiveCall
 from .report import CallReport
 from .rest import CallTables, RestApi, RestLogEntry
 from .script import CallScript
@@ -170,6 +171,36 @@ class AcsEmulator:
 
     async def place_call(self, script: CallScript) -> CallReport:
         """Ring the service's webhook and run the whole call; returns when it has ended."""
+        call, task = await self._launch(script, live=False)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and current is not None and not current.cancelling():
+                return call.report  # the emulator was stopped under this call
+            raise
+
+    async def start_call(self, script: CallScript | None = None) -> LiveCall:
+        """Ring the service's webhook and hand back the call to drive it live.
+
+        Returns once IncomingCall has been delivered (the service may already have
+        answered). The script's audio, if any, plays first; ``tail_s`` defaults to
+        never, so the call lasts until a side hangs up or ``max_duration_s``.
+        """
+        call, task = await self._launch(script or CallScript(), live=True)
+        live = LiveCall(call, task)
+        delivered = asyncio.ensure_future(call.delivered.wait())
+        try:
+            await asyncio.wait({delivered, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            delivered.cancel()
+        if task.done() and not task.cancelled() and (exc := task.exception()) is not None:
+            raise exc  # a bug in the call runner, not an outcome of the call
+        return live
+
+    async def _launch(
+        self, script: CallScript, *, live: bool
+    ) -> tuple[EmulatedCall, asyncio.Task[CallReport]]:
         await self.validate_webhook()
         assert self._session is not None and self._eventgrid is not None
         env = CallEnv(
@@ -181,19 +212,13 @@ class AcsEmulator:
             answer_timeout_s=self.answer_timeout_s,
             responder=self.target_responder,
         )
-        call = EmulatedCall(env, script)
+        call = EmulatedCall(env, script, live=live)
         self.calls.append(call)
         self._tables.by_context[call.incoming_call_context] = call
         task = asyncio.create_task(call.run(), name="acs-emulator-call")
         self._call_tasks.add(task)
         task.add_done_callback(self._call_tasks.discard)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and current is not None and not current.cancelling():
-                return call.report  # the emulator was stopped under this call
-            raise
+        return call, task
 
     # ------------------------------------------------------------------ JWKS
 

@@ -13,7 +13,7 @@ import contextvars
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -111,7 +111,8 @@ class LocalAgent:
         self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
         self._rate = 24000
         self._to_vad = StreamResampler(24000, VAD_RATE)
-        self._reply: _Reply | None = None
+        self._reply: _Reply | None = None  # the reply being generated
+        self._last_reply: _Reply | None = None  # the latest reply, generated or not
         self._speculative: tuple[int, asyncio.Task[str]] | None = None
         self._pending_tools: dict[str, asyncio.Future[str]] = {}
         self._digits = ""
@@ -127,7 +128,7 @@ class LocalAgent:
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
         greeting = self._brain.greeting()
         if greeting:
-            self._start_reply(self._say_all([greeting]))
+            self._start_reply(lambda: self._say_all([greeting]))
 
     async def push_audio(self, pcm: bytes) -> None:
         if self._closed:
@@ -151,10 +152,12 @@ class LocalAgent:
             fut.set_result(output)
 
     async def interrupted(self, heard_ms: int) -> None:
-        reply = self._reply
+        # The reply may be fully generated and still playing: keep the last one's sentences.
+        reply = self._reply or self._last_reply
         if reply is None:
             return
         self._brain.heard(_heard_text(reply.spoken, heard_ms))
+        self._last_reply = None
         self._cancel_reply()
 
     async def events(self) -> AsyncIterator[AgentEvent]:
@@ -205,7 +208,8 @@ class LocalAgent:
         elif event.kind == "speech_end" and event.audio is not None:
             self._emit(SpeechStopped())
             ended_at = time.perf_counter()
-            self._start_reply(self._answer(event.audio, event.speech_end_ms or 0, ended_at))
+            audio, end_ms = event.audio, event.speech_end_ms or 0
+            self._start_reply(lambda: self._answer(audio, end_ms, ended_at))
 
     def _cancel_speculative(self) -> None:
         if self._speculative is not None:
@@ -233,21 +237,21 @@ class LocalAgent:
         timing.stt_ms = (time.perf_counter() - started) * 1000
         return text
 
-    def _start_reply(self, coro: Any) -> None:
+    def _start_reply(self, work: Callable[[], Awaitable[None]]) -> None:
         self._cancel_reply()
         reply = _Reply(response_id=f"local-{next(_ids)}")
-        self._reply = reply
-        reply.task = self._spawn(self._run_reply(reply, coro))
+        self._reply = self._last_reply = reply
+        reply.task = self._spawn(self._run_reply(reply, work))
 
     def _cancel_reply(self) -> None:
         reply, self._reply = self._reply, None
         if reply is not None and reply.task is not None and not reply.task.done():
             reply.task.cancel()
 
-    async def _run_reply(self, reply: _Reply, coro: Any) -> None:
+    async def _run_reply(self, reply: _Reply, work: Callable[[], Awaitable[None]]) -> None:
         token = _current_reply.set(reply)
         try:
-            await coro
+            await work()
         except asyncio.CancelledError:
             self._emit(ResponseDone(reply.response_id, interrupted=True))
             raise
@@ -342,7 +346,7 @@ class LocalAgent:
         text = digits + ("#" if terminated else "")
         log.info("caller keyed %s", text)
         self._start_reply(
-            self._speak(self._brain.digits(text, self._run_tool), None, time.perf_counter())
+            lambda: self._speak(self._brain.digits(text, self._run_tool), None, time.perf_counter())
         )
 
 
