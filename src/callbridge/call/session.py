@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from callbridge.agent.base import (
     AgentAudio,
@@ -92,6 +93,7 @@ class CallSession:
         self._ending = False
         self.tools = tools or ToolRegistry()
         self.tool_runs: list[ToolRun] = []
+        self.agent_timings: list[Any] = []  # per-turn timings, when the agent keeps them
         self.transferred_to: str | None = None
         self._transfer = transfer
         self._playout: Playout | None = None
@@ -197,6 +199,7 @@ class CallSession:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._collect(playout)
+            self.agent_timings = list(getattr(agent, "timings", []))
             with contextlib.suppress(Exception):
                 await agent.close()
             with contextlib.suppress(Exception):

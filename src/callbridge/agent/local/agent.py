@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import itertools
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
@@ -299,24 +300,32 @@ class LocalAgent:
     ) -> None:
         reply = _current_reply.get()
         first = True
-        async for sentence in sentences:
-            sentence = sentence.strip()
-            if not sentence:
-                continue
-            t_sentence = time.perf_counter()
+        async for text in sentences:
+            # A long first sentence is spoken clause by clause: its first clause is ready
+            # sooner, and the first audio is what the caller waits for.
+            for sentence in _first_clause_split(text.strip()) if first else [text.strip()]:
+                if sentence:
+                    first = await self._speak_one(sentence, reply, timing, t0, first)
+
+    async def _speak_one(
+        self, sentence: str, reply: _Reply, timing: TurnTimings | None, t0: float, first: bool
+    ) -> bool:
+        """Synthesise and emit one sentence; returns whether nothing was spoken yet."""
+        t_sentence = time.perf_counter()
+        if timing is not None and first:
+            timing.brain_first_ms = (t_sentence - t0) * 1000 - timing.stt_ms
+        spoken_ms = 0.0
+        async for pcm in self._tts.stream(sentence, self._rate, self._executor):
             if timing is not None and first:
-                timing.brain_first_ms = (t_sentence - t0) * 1000 - timing.stt_ms
-            spoken_ms = 0.0
-            async for pcm in self._tts.stream(sentence, self._rate, self._executor):
-                if timing is not None and first:
-                    now = time.perf_counter()
-                    timing.tts_first_ms = (now - t_sentence) * 1000
-                    timing.first_audio_ms = (now - t0) * 1000
-                first = False
-                spoken_ms += duration_ms(len(pcm), self._rate)
-                self._emit(AgentAudio(pcm, reply.response_id))
-            reply.spoken.append((sentence, spoken_ms))
-            self._emit(AgentTranscript(sentence, reply.response_id))
+                now = time.perf_counter()
+                timing.tts_first_ms = (now - t_sentence) * 1000
+                timing.first_audio_ms = (now - t0) * 1000
+            first = False
+            spoken_ms += duration_ms(len(pcm), self._rate)
+            self._emit(AgentAudio(pcm, reply.response_id))
+        reply.spoken.append((sentence, spoken_ms))
+        self._emit(AgentTranscript(sentence, reply.response_id))
+        return first
 
     async def _run_tool(self, name: str, arguments: dict[str, Any]) -> str:
         call_id = f"tool-{next(_ids)}"
@@ -373,6 +382,25 @@ class _NoBrain:
     @property
     def fallback(self) -> str:
         return "goodbye"
+
+
+_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|but|or) )")
+
+
+def _first_clause_split(sentence: str, min_words: int = 4, long_words: int = 9) -> list[str]:
+    """Split a long sentence at its clause punctuation into pieces of at least `min_words`."""
+    if len(sentence.split()) < long_words:
+        return [sentence]
+    pieces: list[str] = []
+    for part in _CLAUSE.split(sentence):
+        if pieces and len(pieces[-1].split()) < min_words:
+            pieces[-1] = f"{pieces[-1]} {part}"
+        else:
+            pieces.append(part)
+    if len(pieces) > 1 and len(pieces[-1].split()) < min_words:
+        last = pieces.pop()
+        pieces[-1] = f"{pieces[-1]} {last}"
+    return pieces
 
 
 def _heard_text(spoken: list[tuple[str, float]], heard_ms: int) -> str:

@@ -65,6 +65,10 @@ class SttModelNotFound(FileNotFoundError):
     """The Whisper model is not available locally (nothing is downloaded)."""
 
 
+# Phone speech runs at 2.5-4 words a second; a fast-window text far below that was cut short.
+_MIN_WORDS_PER_S: Final = 2.2
+
+
 @dataclass(frozen=True, slots=True)
 class SttOptions:
     """How a `WhisperStt` loads and decodes. Thread counts: see `models` (2-core budget)."""
@@ -265,7 +269,11 @@ class WhisperStt:
         ):
             budget = 12 + math.ceil(opts.tokens_per_second * seconds)
             decoded = self._decode(features, fast_frames, budget)
-            if not decoded.hit_budget and not _repeats_at_end(decoded.tokens):
+            # The short window sometimes ends a long utterance early (an early end-of-text
+            # after a sentence or two): too few words for the audio means redo it in full.
+            words = len(decoded.text.split())
+            cut_short = seconds > 3.0 and words < _MIN_WORDS_PER_S * seconds
+            if not decoded.hit_budget and not _repeats_at_end(decoded.tokens) and not cut_short:
                 return decoded
         return self._decode(features, _FULL_WINDOW_FRAMES, None)
 
