@@ -31,6 +31,7 @@ from callbridge.agent.base import (
 from callbridge.audio.playout import Playout
 from callbridge.audio.resample import StreamResampler
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
+from callbridge.call.observer import CallObserver, CallOutcome, Observers
 from callbridge.call.tools import ToolContext, ToolRegistry, ToolRun
 from callbridge.logs import call_id_var
 
@@ -73,11 +74,13 @@ class CallSession:
         *,
         tools: ToolRegistry | None = None,
         transfer: Callable[[str, dict[str, str]], Awaitable[None]] | None = None,
+        observers: list[CallObserver] | None = None,
     ) -> None:
         self.info = info
         self.call_id = info.call_id
         self.state = "answering"
         self.end_reason: str | None = None
+        self.recording_path: str | None = None  # a local recording of the call, if made
         self.leg_id = ""  # the telephony edge's id for the call (ACS: call connection id)
         self.stats = CallStats()
         self.transcript: list[tuple[str, str]] = []
@@ -99,6 +102,8 @@ class CallSession:
         self._playout: Playout | None = None
         self._responding = False
         self._handing_on = False
+        self.observers = Observers(observers)
+        self.observers.call_started(info)
 
     # --- lifecycle driven by the telephony edge ------------------------------------
     @property
@@ -116,6 +121,7 @@ class CallSession:
     def answered(self) -> None:
         """The call is answered: watch for media and cap the call's duration."""
         self.state = "answered"
+        self.observers.event(self.call_id, "answered", {"leg_id": self.leg_id})
         self._spawn(self._watch_media_connect(), "media-connect")
         self._spawn(self._watch_max_duration(), "max-duration")
 
@@ -146,6 +152,7 @@ class CallSession:
         self.state = "ended"
         self._ended.set()
         log.info("call ending: %s", reason)
+        self.observers.call_ended(self.call_id, self._outcome(reason))
         if hang_up and not self._disconnected.is_set():
             try:
                 await self._hang_up()
@@ -156,6 +163,25 @@ class CallSession:
             if task is not current:
                 task.cancel()
         self._on_closed(self)
+
+    def _outcome(self, reason: str) -> CallOutcome:
+        if self.transferred_to:
+            outcome = "transferred"
+        elif reason.startswith(("agent failed", "bridge error", "answer failed")) or (
+            "malformed" in reason or "oversized" in reason or "MediaStreamingFailed" in reason
+        ):
+            outcome = "failed"
+        elif reason == "agent ended the call":
+            outcome = "resolved"
+        elif self.stats.replies == 0 or not any(r == "caller" for r, _ in self.transcript):
+            outcome = "abandoned"
+        else:
+            outcome = "resolved"
+        return CallOutcome(outcome, reason, self.transferred_to, self.recording_path)
+
+    def note_event(self, name: str, **detail: Any) -> None:
+        """A telephony event for the record (the edge reports ACS callbacks here)."""
+        self.observers.event(self.call_id, name, detail)
 
     # --- the media bridge -------------------------------------------------------------
     async def run_media(self, leg: MediaLeg) -> None:
@@ -200,6 +226,8 @@ class CallSession:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._collect(playout)
             self.agent_timings = list(getattr(agent, "timings", []))
+            for timing in self.agent_timings:
+                self.observers.turn_latency(self.call_id, dict(getattr(timing, "__dict__", {})))
             with contextlib.suppress(Exception):
                 await agent.close()
             with contextlib.suppress(Exception):
@@ -243,6 +271,7 @@ class CallSession:
                 await agent.push_audio(to_agent.process(item.pcm))
             elif isinstance(item, CallerDtmf):
                 self.stats.dtmf_in.append(item.digit)
+                self.observers.event(self.call_id, "dtmf", {"digit": item.digit})
                 log.info("caller pressed %s", item.digit)
                 await agent.push_dtmf(item.digit)
 
@@ -274,14 +303,17 @@ class CallSession:
                     if current is not None:
                         cancelled.add(current)
                     log.info("barge-in after %d ms of the reply", heard)
+                    self.observers.event(self.call_id, "barge_in", {"heard_ms": heard})
                     await agent.interrupted(heard)
             elif isinstance(event, SpeechStopped):
                 last_input[0] = time.monotonic()
             elif isinstance(event, CallerTranscript):
                 if event.final:
                     self.transcript.append(("caller", event.text))
+                    self.observers.transcript(self.call_id, "caller", event.text, time.time())
             elif isinstance(event, AgentTranscript):
                 self.transcript.append(("agent", event.text))
+                self.observers.transcript(self.call_id, "agent", event.text, time.time())
             elif isinstance(event, ToolCall):
                 self._spawn(self._run_tool(event, agent), "tool")
             elif isinstance(event, ResponseDone):
@@ -304,6 +336,7 @@ class CallSession:
         )
         run = await self.tools.run(call.name, call.arguments, ctx)
         self.tool_runs.append(run)
+        self.observers.tool_ran(self.call_id, run)
         await agent.tool_result(call.call_id, run.output)
 
     async def hang_up(self) -> None:

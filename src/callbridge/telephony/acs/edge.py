@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from callbridge.agent.base import AgentFactory, CallInfo
+from callbridge.call.observer import CallObserver
 from callbridge.call.session import CallLimits, CallSession
 from callbridge.call.tools import ToolRegistry
 from callbridge.config import Settings
@@ -58,6 +59,8 @@ class AcsEdge:
     ) -> None:
         self.settings = settings
         self.tools_for = tools_for or (lambda info: ToolRegistry())
+        # Told about every call (records, live console, metrics); the app adds them.
+        self.observers: list[CallObserver] = []
         self.control = control
         self.tokens = tokens
         self.agent_factory = agent_factory
@@ -138,6 +141,7 @@ class AcsEdge:
                 limits=self._limits,
                 on_closed=self._closed,
                 tools=tools,
+                observers=self.observers,
                 transfer=lambda target, context: self._transfer(session, target, context),
             )
             self.calls[call_id] = session
@@ -215,6 +219,7 @@ class AcsEdge:
             if ev.code is not None:
                 result = f" ({ev.code}/{ev.sub_code}{' ' + ev.message if ev.message else ''})"
             log.info("ACS event %s%s", ev.name, result)
+            session.note_event(ev.name, code=ev.code, sub_code=ev.sub_code, message=ev.message)
             if ev.name == "CallConnected":
                 session.connected()
             elif ev.name == "CallDisconnected":

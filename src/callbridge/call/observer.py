@@ -1,0 +1,62 @@
+"""What a call tells the rest of the service as it happens (records, live console, metrics).
+
+A CallSession calls every observer it was given; an observer must be quick and must not
+raise (errors are logged and swallowed: a broken store never breaks a call).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from callbridge.agent.base import CallInfo
+from callbridge.call.tools import ToolRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How a call ended. `outcome` is resolved | transferred | abandoned | failed."""
+
+    outcome: str
+    reason: str
+    transferred_to: str | None = None
+    recording_path: str | None = None
+    ended_at: float = field(default_factory=time.time)
+
+
+class CallObserver(Protocol):
+    def call_started(self, info: CallInfo) -> None: ...
+
+    def transcript(self, call_id: str, role: str, text: str, at: float) -> None:
+        """role: caller | agent. `at`: epoch seconds."""
+
+    def tool_ran(self, call_id: str, run: ToolRun) -> None: ...
+
+    def event(self, call_id: str, name: str, detail: dict[str, Any]) -> None:
+        """Telephony and bridge events: answered, media started, barge-in, DTMF, ACS callbacks."""
+
+    def turn_latency(self, call_id: str, timings: dict[str, Any]) -> None:
+        """One agent turn's timings (ms): voice_to_voice, stt, brain, tts_first, ..."""
+
+    def call_ended(self, call_id: str, outcome: CallOutcome) -> None: ...
+
+
+class Observers:
+    """Fans each notification out to every observer, logging (never raising) failures."""
+
+    def __init__(self, observers: list[CallObserver] | None = None) -> None:
+        self.items: list[CallObserver] = list(observers or [])
+
+    def __getattr__(self, name: str) -> Any:
+        def fan_out(*args: Any) -> None:
+            for obs in self.items:
+                try:
+                    getattr(obs, name)(*args)
+                except Exception:
+                    log.exception("call observer %s.%s failed", type(obs).__name__, name)
+
+        return fan_out
