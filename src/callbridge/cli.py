@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_dev)
 
     from callbridge.emulator.cli import register
+    from callbridge.scenarios.cli import register as register_scenarios
 
     register(sub)
+    register_scenarios(sub)
     return parser
 
 

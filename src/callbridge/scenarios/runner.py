@@ -302,9 +302,7 @@ class ScenarioRun:
             if got != exp.transferred_to:
                 problems.append(f"expected a transfer to {exp.transferred_to}, got {got or 'none'}")
         if exp.ended_by is not None and report.ended_by != exp.ended_by:
-            problems.append(
-                f"expected the call to be ended by {exp.ended_by}, not {report.ended_by}"
-            )
+            problems.append(f"expected the call to end by {exp.ended_by}, not {report.ended_by}")
         if exp.max_duration_s is not None and report.duration_s > exp.max_duration_s:
             problems.append(f"the call lasted {report.duration_s:.1f} s")
 
@@ -341,8 +339,8 @@ def format_table(results: list[ScenarioResult]) -> str:
         for s in r.steps:
             for p in s.problems:
                 lines.append(f"{'':<{width}}    step {s.index} ({s.kind}): {p}")
-                if s.kind == "listen":
-                    lines.append(f"{'':<{width}}      heard: {s.text!r}")
+            if s.problems and s.kind == "listen":
+                lines.append(f"{'':<{width}}      heard: {s.text!r}")
         for p in r.problems:
             lines.append(f"{'':<{width}}    {p}")
     passed = sum(r.ok for r in results)

@@ -1,0 +1,68 @@
+"""The shipped scenarios, as real calls through the emulator to the offline agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callbridge.devstack import running_stack
+from callbridge.scenarios.model import Scenario, ScenarioError, load_scenario
+from callbridge.scenarios.runner import format_table, run_scenarios
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+
+# A scenario that must fail: the runner has to notice wrong words, a tool that did not
+# run, and the wrong end of the call.
+WRONG = """
+name: wrong expectations
+steps:
+  - listen: {expect: ["thank you for calling"]}
+  - say: What are your opening hours?
+  - listen: {expect: ["pizza"], max_latency_ms: 1}
+  - hang_up
+expect:
+  tools: [make_reservation]
+  ended_by: service
+"""
+
+
+@pytest.mark.e2e
+async def test_shipped_scenarios_pass_and_a_wrong_one_fails(tmp_path: Path) -> None:
+    assert len(SCENARIOS) >= 7
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(WRONG)
+    scenarios = [load_scenario(p) for p in [*SCENARIOS, wrong]]
+    async with running_stack(agent="local") as stack:
+        results = await run_scenarios(stack, scenarios, concurrency=3)
+    table = format_table(results)
+    print(table)
+    by_name = {r.scenario.name: r for r in results}
+    bad = by_name.pop("wrong expectations")
+    assert all(r.ok for r in by_name.values()), table
+    problems = " | ".join(bad.to_dict()["problems"])
+    assert "expected to hear 'pizza'" in problems
+    assert "reply latency" in problems
+    assert "tool make_reservation did not run" in problems
+    assert "expected the call to end by service, not caller" in problems
+    # What the shipped scenarios prove, beyond their own checks:
+    assert by_name["transfer to a person"].transferred_to in ("+14255550100", "4:+14255550100")
+    barge = by_name["barge-in during the greeting"].steps[0]
+    assert barge.barge_in_ms is not None and barge.barge_in_ms < 600
+    assert all(lat < 2500 for r in by_name.values() for lat in r.latencies_ms), table
+
+
+def test_scenario_files_say_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n  - say: hi\n    press: '1'\n  - dance: true\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    text = str(err.value)
+    assert "bad.yaml" in text and "exactly one of" in text and "dance" in text
+    bad.write_text("steps: [listen, hang_up]\nexpect: {ended_by: nobody}\n")
+    with pytest.raises(ScenarioError, match="ended_by"):
+        load_scenario(bad)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("steps: [listen, {say: hello}, hang_up]\n")
+    sc: Scenario = load_scenario(ok)
+    assert sc.name == "ok" and [s.kind for s in sc.steps] == ["listen", "say", "hang_up"]
