@@ -387,6 +387,11 @@ class _NoBrain:
 _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|but|or) )")
 
 
+_SOFT_BREAKS = frozenset(
+    "from at in on for with and but or because so which that who when where".split()
+)
+
+
 def _first_clause_split(sentence: str, min_words: int = 4, long_words: int = 9) -> list[str]:
     """Split a long sentence at its clause punctuation into pieces of at least `min_words`."""
     if len(sentence.split()) < long_words:
@@ -400,6 +405,14 @@ def _first_clause_split(sentence: str, min_words: int = 4, long_words: int = 9) 
     if len(pieces) > 1 and len(pieces[-1].split()) < min_words:
         last = pieces.pop()
         pieces[-1] = f"{pieces[-1]} {last}"
+    # A first piece that is still long is cut before a preposition or conjunction early in
+    # it: Piper makes a whole piece at once, so its length is the caller's wait.
+    words = pieces[0].split()
+    if len(words) > 7:
+        for i in range(3, 7):
+            if words[i].lower() in _SOFT_BREAKS:
+                pieces[0:1] = [" ".join(words[:i]), " ".join(words[i:])]
+                break
     return pieces
 
 
