@@ -35,5 +35,21 @@ class FakeControl:
     async def transfer(self, call_connection_id: str, target: str, context: dict[str, str]) -> None:
         self.transfers.append((call_connection_id, target, context))
 
+    async def add_participant(
+        self,
+        call_connection_id: str,
+        target: str,
+        context: dict[str, str],
+        ring_timeout_s: int,
+        caller_id: str | None,
+    ) -> None:
+        self.transfers.append((call_connection_id, target, context))
+
+    async def leave(self, call_connection_id: str) -> None:
+        self.hang_ups.append(call_connection_id)
+
+    async def start_recording(self, call_connection_id: str, callback_url: str) -> str:
+        return "rec-1"
+
     async def close(self) -> None:
         return None

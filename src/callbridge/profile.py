@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from callbridge.agent.local.brain import template
+from callbridge.agent.realtime.options import RealtimeOptions
+from callbridge.call.policy import CallPolicy
 from callbridge.call.tools import ToolSpec, builtin_tools
 from callbridge.demo.tools import RESULT_FIELDS, demo_tools
 
@@ -83,15 +85,86 @@ class TurnSettings(_Model):
 class TransferSettings(_Model):
     target: str | None = None  # phone number (E.164) or ACS user id
     announce: str = "Let me put you through to a colleague. One moment, please."
+    # cold: hand the call over (the agent leaves at once). warm: add the human, let the
+    # agent brief them, then the agent leaves (or stays on, muted, with `stay_muted`).
+    mode: Literal["cold", "warm"] = "cold"
+    queues: dict[str, str] = {}  # queue name -> number; the tool's `queue` argument
+    brief: str = "Hello, I have a caller on the line. {summary}"  # warm: said to the human
+    stay_muted: bool = False
+    ring_timeout_s: int = Field(default=30, ge=5, le=180)
+    failed: str = (
+        "I'm sorry, I couldn't reach a colleague just now. I can keep helping you, "
+        "or you can call back later. What would you like to do?"
+    )
+
+
+class SilenceSettings(_Model):
+    """What happens when the caller says nothing (the agent is quiet too)."""
+
+    reprompt_after_s: float = Field(default=8.0, gt=0)
+    hangup_after_s: float = Field(default=25.0, gt=0)  # total silence before goodbye
+    reprompt: str = "Are you still there?"
+    goodbye: str = "I haven't heard from you, so I'll end the call now. Goodbye."
+
+
+class LimitSettings(_Model):
+    notice_before_end_s: float = Field(default=60.0, ge=0)
+    notice: str = "Just so you know, we'll need to wrap up this call in about a minute."
+    goodbye: str = "We've reached the time limit for this call. Thank you, goodbye."
+
+
+class RecordingSettings(_Model):
+    local: bool = True  # a stereo WAV per call (caller left, agent right)
+    acs: bool = False  # ACS call recording (stored by ACS), started when the call connects
+
+
+class IvrSettings(_Model):
+    """A keypad menu before the agent speaks; the digits become a call variable and may
+    route the call to another profile."""
+
+    prompt: str
+    variable: str = "menu"
+    max_digits: int = Field(default=1, ge=1, le=20)
+    terminator: str = "#"
+    timeout_s: float = Field(default=6.0, gt=0)
+    attempts: int = Field(default=2, ge=1, le=5)
+    invalid: str = "Sorry, that's not an option."
+    routes: dict[str, str] = {}  # digits -> profile name; unmatched: stay on this profile
 
 
 class ToolEntry(_Model):
-    """A tool given as a mapping; user-defined tools will add their settings here."""
+    """A tool given as a mapping: a built-in/demo tool by name, or a user tool with its
+    JSON schema and either a Python callable or an HTTP endpoint."""
 
     name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None  # JSON schema of the arguments object
+    python: str | None = None  # "package.module:function" (sync or async)
+    http: HttpToolSettings | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ToolEntry:
+        if self.python and self.http:
+            raise ValueError("a tool is either `python` or `http`, not both")
+        if (self.python or self.http) and not self.description:
+            raise ValueError("a user tool needs a `description` (the model reads it)")
+        if self.python and ":" not in self.python:
+            raise ValueError("`python` is written module:function")
+        return self
 
 
 SlotType = Literal["digits", "number", "date", "time", "name", "choice"]
+
+
+class HttpToolSettings(_Model):
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    # Header values may name environment variables: "Bearer ${CRM_TOKEN}".
+    headers: dict[str, str] = {}
+
+
+ToolEntry.model_rebuild()
 
 
 class SlotSpec(_Model):
@@ -189,7 +262,9 @@ class Profile(_Model):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
-    fallback: Literal["transfer", "goodbye"] = "goodbye"
+    # offline: a realtime agent whose model is gone hands the call to the offline agent
+    # (the offline agent itself treats it as goodbye).
+    fallback: Literal["transfer", "goodbye", "offline"] = "goodbye"
     apology: str = "I'm sorry, something went wrong on my side."
     give_up: str = "I'm sorry, I'm having trouble understanding you."
     reprompts: list[str] = Field(
@@ -199,8 +274,16 @@ class Profile(_Model):
     max_misses: int = Field(default=3, ge=1, le=10)
     transfer: TransferSettings = Field(default_factory=TransferSettings)
     goodbye: str = "Thank you for calling. Goodbye!"
+    silence: SilenceSettings = Field(default_factory=SilenceSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    dtmf_barge_in: bool = True  # a key pressed while the agent talks interrupts it
+    numbers: list[str] = []  # called numbers this profile answers (routing)
+    ivr: IvrSettings | None = None
     tools: list[str | ToolEntry] = []
     flow: FlowSettings | None = None
+    # The voicelive/openai backends' session settings (agent/realtime/options.py).
+    realtime: RealtimeOptions = Field(default_factory=RealtimeOptions)
 
     def tool_names(self) -> list[str]:
         """The tools this profile enables: the built-ins plus those it lists."""
@@ -241,11 +324,46 @@ def render_text(text: str, variables: Mapping[str, str]) -> str:
     return template.render(text, variables)
 
 
+def call_policy(profile: Profile) -> CallPolicy:
+    """How calls with this profile are run beyond the conversation."""
+    return CallPolicy(
+        silence_reprompt_after_s=profile.silence.reprompt_after_s,
+        silence_hangup_after_s=profile.silence.hangup_after_s,
+        limit_notice_before_s=profile.limits.notice_before_end_s,
+        dtmf_barge_in=profile.dtmf_barge_in,
+        transfer_mode=profile.transfer.mode,
+        transfer_ring_timeout_s=profile.transfer.ring_timeout_s,
+        transfer_stay_muted=profile.transfer.stay_muted,
+        record_local=profile.recording.local,
+        record_acs=profile.recording.acs,
+    )
+
+
+def notice_texts(profile: Profile, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the agent says for each call notice (see agent.base.NOTICES)."""
+    texts = {
+        "caller_silent": profile.silence.reprompt,
+        "silence_goodbye": profile.silence.goodbye,
+        "ending_soon": profile.limits.notice,
+        "limit_goodbye": profile.limits.goodbye,
+        "transfer_failed": profile.transfer.failed,
+        "briefing": profile.transfer.brief,
+    }
+    return {k: render_text(v, variables) if variables else v for k, v in texts.items()}
+
+
 def profile_tools(profile: Profile) -> list[ToolSpec]:
     """The tool specs a call with this profile gets (give them to a ToolRegistry)."""
-    specs = builtin_tools(profile.transfer.target)
+    from callbridge.call.user_tools import user_tool
+
+    specs = builtin_tools(profile.transfer.target, profile.transfer.queues)
     enabled = set(profile.tool_names())
     specs += [spec for spec in demo_tools() if spec.name in enabled]
+    specs += [
+        user_tool(entry)
+        for entry in profile.tools
+        if isinstance(entry, ToolEntry) and (entry.python or entry.http)
+    ]
     return specs
 
 
@@ -263,6 +381,11 @@ def check(profile: Profile) -> list[tuple[KeyPath, str]]:
     enabled = set(profile.tool_names())
     for i, entry in enumerate(profile.tools):
         name = entry if isinstance(entry, str) else entry.name
+        if isinstance(entry, ToolEntry) and (entry.python or entry.http):
+            problem = _check_user_tool(entry)
+            if problem:
+                out.append((("tools", i), problem))
+            continue
         if name not in known:
             out.append((("tools", i), _no_tool(name, known)))
         elif name == "transfer_to_human" and not profile.transfer.target:
@@ -279,6 +402,18 @@ def check(profile: Profile) -> list[tuple[KeyPath, str]]:
     if profile.flow is not None:
         out += _check_flow(profile, profile.flow, known, enabled)
     return out
+
+
+def _check_user_tool(entry: ToolEntry) -> str | None:
+    from callbridge.call.user_tools import UserToolError, user_tool
+
+    if entry.parameters is not None and entry.parameters.get("type") != "object":
+        return f"tool {entry.name}: parameters must be a JSON schema with type: object"
+    try:
+        user_tool(entry)
+    except UserToolError as exc:
+        return f"tool {entry.name}: {exc}"
+    return None
 
 
 def _no_tool(name: str, known: Mapping[str, ToolSpec]) -> str:
@@ -475,6 +610,7 @@ def _model_at(path: KeyPath) -> type[BaseModel] | None:
             "voice": VoiceSettings,
             "turn": TurnSettings,
             "transfer": TransferSettings,
+            "realtime": RealtimeOptions,
         }
         return models.get(str(path[0]))
     if len(path) == 2 and path[0] == "tools":

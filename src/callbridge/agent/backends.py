@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callbridge.agent.base import AgentFactory, CallInfo
 from callbridge.agent.echo import EchoAgent
+from callbridge.call.policy import CallPolicy
 from callbridge.call.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("echo", "local")
+BACKENDS = ("echo", "local", "voicelive", "openai")
 
 
 @dataclass
@@ -24,6 +25,7 @@ class AgentRuntime:
     factory: AgentFactory
     tools_for: Callable[[CallInfo], ToolRegistry]
     warm_up: Callable[[], Awaitable[None]] | None = None
+    policy_for: Callable[[CallInfo], CallPolicy] = field(default=lambda info: CallPolicy())
 
 
 def _no_tools(info: CallInfo) -> ToolRegistry:
@@ -36,6 +38,10 @@ def agent_runtime(name: str, profile_path: str | Path | None = None) -> AgentRun
         return AgentRuntime("echo", EchoAgent, _no_tools)
     if name == "local":
         return _local_runtime(Path(profile_path or "profiles/contoso.yaml"))
+    if name in ("voicelive", "openai"):
+        from callbridge.agent.realtime.runtime import realtime_runtime
+
+        return realtime_runtime(name, Path(profile_path or "profiles/contoso.yaml"))
     raise ValueError(
         f"CALLBRIDGE_AGENT={name!r} is not a known agent; use one of: {', '.join(BACKENDS)}"
     )
@@ -50,9 +56,10 @@ def _local_runtime(profile_path: Path) -> AgentRuntime:
         preload_async,
         speech_executor,
     )
-    from callbridge.profile import load_profile, profile_tools
+    from callbridge.profile import call_policy, load_profile, notice_texts, profile_tools
 
     profile = load_profile(profile_path)
+    policy = call_policy(profile)
 
     def tools_for(info: CallInfo) -> ToolRegistry:
         return ToolRegistry(profile_tools(profile))
@@ -72,6 +79,7 @@ def _local_runtime(profile_path: Path) -> AgentRuntime:
             tts,
             speech_executor(),
             turn=turn,
+            notices=notice_texts(profile),
         )
 
     async def warm_up() -> None:
@@ -79,4 +87,4 @@ def _local_runtime(profile_path: Path) -> AgentRuntime:
         log.info("offline models ready: %s", report)
 
     log.info("agent profile %s: %s (%s brain)", profile_path, profile.name, profile.brain)
-    return AgentRuntime("local", factory, tools_for, warm_up)
+    return AgentRuntime("local", factory, tools_for, warm_up, lambda info: policy)

@@ -97,6 +97,9 @@ class AgentSession(Protocol):
     async def interrupted(self, heard_ms: int) -> None:
         """The caller barged in after hearing `heard_ms` of the current reply."""
 
+    async def notify(self, notice: str, detail: dict[str, Any]) -> None:
+        """Something happened on the call that the agent should speak to (see NOTICES)."""
+
     def events(self) -> AsyncIterator[AgentEvent]:
         """The agent's events, ending when the session closes."""
         ...
@@ -105,3 +108,13 @@ class AgentSession(Protocol):
 
 
 AgentFactory = Callable[[], AgentSession]
+
+# What `notify` may be told, and what the agent is expected to say.
+NOTICES = {
+    "caller_silent": "the caller has said nothing for a while: check they are still there",
+    "silence_goodbye": "the caller stayed silent: say goodbye (the call then ends)",
+    "ending_soon": "the call nears its maximum duration: tell the caller",
+    "limit_goodbye": "the maximum duration is reached: say goodbye (the call then ends)",
+    "transfer_failed": "the human did not answer or declined: say so, offer alternatives",
+    "briefing": "warm transfer: the human has joined; brief them ({summary}), then leave",
+}

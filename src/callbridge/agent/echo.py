@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +108,9 @@ class EchoAgent:
         return None
 
     async def tool_result(self, call_id: str, output: str) -> None:
+        return None
+
+    async def notify(self, notice: str, detail: dict[str, Any]) -> None:
         return None
 
     async def interrupted(self, heard_ms: int) -> None:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from callbridge.agent.base import (
@@ -29,9 +30,11 @@ from callbridge.agent.base import (
     ToolCall,
 )
 from callbridge.audio.playout import Playout
+from callbridge.audio.recorder import StereoRecorder
 from callbridge.audio.resample import StreamResampler
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
 from callbridge.call.observer import CallObserver, CallOutcome, Observers
+from callbridge.call.policy import CallPolicy
 from callbridge.call.tools import ToolContext, ToolRegistry, ToolRun
 from callbridge.logs import call_id_var
 
@@ -75,6 +78,10 @@ class CallSession:
         tools: ToolRegistry | None = None,
         transfer: Callable[[str, dict[str, str]], Awaitable[None]] | None = None,
         observers: list[CallObserver] | None = None,
+        policy: CallPolicy | None = None,
+        add_participant: Callable[[str, dict[str, str], int], Awaitable[None]] | None = None,
+        leave: Callable[[], Awaitable[None]] | None = None,
+        recordings_dir: str | None = None,
     ) -> None:
         self.info = info
         self.call_id = info.call_id
@@ -103,6 +110,16 @@ class CallSession:
         self._responding = False
         self._handing_on = False
         self.observers = Observers(observers)
+        self.policy = policy or CallPolicy()
+        self._add_participant = add_participant
+        self._leave = leave
+        self._recordings_dir = recordings_dir
+        self._agent: AgentSession | None = None
+        self._current: str | None = None  # the response being played
+        self._cancelled: set[str] = set()  # responses the caller interrupted
+        self._last_caller_activity = time.monotonic()
+        self._warm: tuple[str, str] | None = None  # (target, summary) being added
+        self._muted = False  # warm transfer, agent staying on as a silent listener
         self.observers.call_started(info)
 
     # --- lifecycle driven by the telephony edge ------------------------------------
@@ -140,8 +157,25 @@ class CallSession:
             await self.end("no media connection", hang_up=True)
 
     async def _watch_max_duration(self) -> None:
-        await asyncio.sleep(self._limits.max_duration_s)
-        await self.end("maximum call duration reached", hang_up=True)
+        notice = min(self.policy.limit_notice_before_s, self._limits.max_duration_s)
+        await asyncio.sleep(self._limits.max_duration_s - notice)
+        if notice > 0:
+            await self._notify("ending_soon", {"seconds_left": round(notice)})
+            await asyncio.sleep(notice)
+        await self._notify("limit_goodbye", {})
+        self._handing_on = True
+        await self._after_speech(self._end("maximum call duration reached"))
+
+    async def _end(self, reason: str) -> None:
+        await self.end(reason, hang_up=True)
+
+    async def _notify(self, notice: str, detail: dict[str, Any]) -> None:
+        if self._agent is not None:
+            log.info("telling the agent: %s", notice)
+            try:
+                await self._agent.notify(notice, detail)
+            except Exception:
+                log.exception("agent notice %s failed", notice)
 
     async def end(self, reason: str, *, hang_up: bool) -> None:
         """End the call once: record why, hang up if we are the ones ending it, release all."""
@@ -195,23 +229,36 @@ class CallSession:
         rate = self.info.sample_rate
         to_agent = StreamResampler(leg.sample_rate, rate)
         to_leg = StreamResampler(rate, leg.sample_rate)
+        recorder = self._recorder(leg.sample_rate)
+
+        async def send(chunk: bytes) -> None:
+            if recorder is not None:
+                recorder.agent(chunk)
+            await leg.send_audio(chunk)
+
         playout = Playout(
-            leg.send_audio,
+            send,
             leg.sample_rate,
             chunk_ms=self._limits.chunk_ms,
             lead_ms=self._limits.lead_ms,
         )
         self._playout = playout
+        self._agent = agent
+        self._last_caller_activity = time.monotonic()
         last_input = [time.monotonic()]
         tasks: list[asyncio.Task[None]] = []
         try:
             await agent.start(self.info)
             tasks = [
-                self._spawn(self._pump_caller(leg, agent, to_agent, last_input), "caller"),
+                self._spawn(
+                    self._pump_caller(leg, agent, to_agent, last_input, recorder), "caller"
+                ),
                 self._spawn(self._pump_agent(leg, agent, playout, to_leg, last_input), "agent"),
                 self._spawn(playout.run(), "playout"),
                 self._spawn(self._watch_idle(last_input), "idle"),
             ]
+            if self.policy.silence_reprompt_after_s:
+                tasks.append(self._spawn(self._watch_silence(), "silence"))
             ended = self._spawn(self._wait_ended(), "ended")
             await asyncio.wait([*tasks, ended], return_when=asyncio.FIRST_COMPLETED)
             ended.cancel()
@@ -232,8 +279,20 @@ class CallSession:
                 await agent.close()
             with contextlib.suppress(Exception):
                 await leg.close()
+            if recorder is not None:
+                try:
+                    await recorder.close()
+                except OSError as exc:
+                    log.error("could not write the call recording: %s", exc)
             if not self.ended:
                 await self.end("media ended", hang_up=True)
+
+    def _recorder(self, rate: int) -> StereoRecorder | None:
+        if not (self.policy.record_local and self._recordings_dir):
+            return None
+        path = Path(self._recordings_dir) / f"{self.call_id}.wav"
+        self.recording_path = str(path)
+        return StereoRecorder(path, rate)
 
     async def _wait_ended(self) -> None:
         await self._ended.wait()
@@ -260,6 +319,7 @@ class CallSession:
         agent: AgentSession,
         to_agent: StreamResampler,
         last_input: list[float],
+        recorder: StereoRecorder | None,
     ) -> None:
         while True:
             item = await leg.receive()
@@ -268,11 +328,16 @@ class CallSession:
             last_input[0] = time.monotonic()
             if isinstance(item, CallerAudio):
                 self.stats.frames_in += 1
+                if recorder is not None:
+                    recorder.caller(item.pcm)
                 await agent.push_audio(to_agent.process(item.pcm))
             elif isinstance(item, CallerDtmf):
                 self.stats.dtmf_in.append(item.digit)
+                self._last_caller_activity = time.monotonic()
                 self.observers.event(self.call_id, "dtmf", {"digit": item.digit})
                 log.info("caller pressed %s", item.digit)
+                if self.policy.dtmf_barge_in:
+                    await self._barge_in(leg, agent, "keypad")
                 await agent.push_dtmf(item.digit)
 
     async def _pump_agent(
@@ -283,30 +348,21 @@ class CallSession:
         to_leg: StreamResampler,
         last_input: list[float],
     ) -> None:
-        current: str | None = None
-        cancelled: set[str] = set()
         async for event in agent.events():
             if isinstance(event, AgentAudio):
-                if event.response_id in cancelled:
+                if event.response_id in self._cancelled or self._muted:
                     continue  # late audio of a reply the caller interrupted
                 self._responding = True
-                if event.response_id != current:
-                    current = event.response_id
+                if event.response_id != self._current:
+                    self._current = event.response_id
                     self.stats.replies += 1
                     playout.start_reply()
                 playout.enqueue(to_leg.process(event.pcm))
             elif isinstance(event, SpeechStarted):
-                if playout.speaking:
-                    heard = playout.flush()
-                    await leg.stop_audio()
-                    self.stats.barge_ins += 1
-                    if current is not None:
-                        cancelled.add(current)
-                    log.info("barge-in after %d ms of the reply", heard)
-                    self.observers.event(self.call_id, "barge_in", {"heard_ms": heard})
-                    await agent.interrupted(heard)
+                self._last_caller_activity = time.monotonic()
+                await self._barge_in(leg, agent, "speech")
             elif isinstance(event, SpeechStopped):
-                last_input[0] = time.monotonic()
+                self._last_caller_activity = last_input[0] = time.monotonic()
             elif isinstance(event, CallerTranscript):
                 if event.final:
                     self.transcript.append(("caller", event.text))
@@ -323,6 +379,49 @@ class CallSession:
                 log.error("agent failed: %s", event.reason)
                 await self.end(f"agent failed: {event.reason}", hang_up=True)
                 return
+
+    async def _barge_in(self, leg: MediaLeg, agent: AgentSession, by: str) -> None:
+        """The caller interrupts: StopAudio at once, drop the rest of the reply, and tell
+        the agent how much of it was heard."""
+        playout = self._playout
+        if playout is None or not playout.speaking:
+            return
+        heard = playout.flush()
+        await leg.stop_audio()
+        self.stats.barge_ins += 1
+        if self._current is not None:
+            self._cancelled.add(self._current)
+        log.info("barge-in (%s) after %d ms of the reply", by, heard)
+        self.observers.event(self.call_id, "barge_in", {"heard_ms": heard, "by": by})
+        await agent.interrupted(heard)
+
+    def _agent_speaking(self) -> bool:
+        return self._responding or (self._playout is not None and self._playout.speaking)
+
+    async def _watch_silence(self) -> None:
+        """Reprompt a silent caller, then say goodbye and hang up (profile settings)."""
+        reprompt_after = self.policy.silence_reprompt_after_s or 0.0
+        hangup_after = self.policy.silence_hangup_after_s
+        quiet_since = time.monotonic()
+        reprompted_at = 0.0
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if self._agent_speaking() or self._handing_on:
+                quiet_since = now
+                continue
+            since_caller = now - self._last_caller_activity
+            quiet = now - max(quiet_since, self._last_caller_activity)
+            if hangup_after is not None and since_caller >= hangup_after:
+                log.info("caller silent for %.0f s: ending the call", since_caller)
+                await self._notify("silence_goodbye", {})
+                self._handing_on = True
+                await self._after_speech(self._end("caller silent"))
+                return
+            if quiet >= reprompt_after and now - reprompted_at >= reprompt_after:
+                reprompted_at = now
+                self.observers.event(self.call_id, "caller_silent", {"seconds": round(quiet)})
+                await self._notify("caller_silent", {"seconds": round(quiet)})
 
     # --- tools and the actions they take on the call --------------------------------------
     async def _run_tool(self, call: ToolCall, agent: AgentSession) -> None:
@@ -351,7 +450,9 @@ class CallSession:
             raise RuntimeError("this call cannot be transferred")
         if not self._handing_on:
             self._handing_on = True
-            self._spawn(self._after_speech(self._do_transfer(target, summary)), "transfer")
+            warm = self.policy.transfer_mode == "warm" and self._add_participant is not None
+            action = self._do_warm_transfer if warm else self._do_transfer
+            self._spawn(self._after_speech(action(target, summary)), "transfer")
 
     async def _after_speech(self, then: Awaitable[None]) -> None:
         deadline = time.monotonic() + self._limits.settle_max_s
@@ -373,23 +474,68 @@ class CallSession:
 
     async def _do_transfer(self, target: str, summary: str) -> None:
         assert self._transfer is not None
-        context = {"CallbridgeCallId": self.call_id}
-        if summary:
-            context["Summary"] = summary
+        context = self._transfer_context(summary)
         log.info("transferring to %s", target)
         try:
             await self._transfer(target, context)
         except Exception as exc:
             log.error("transfer to %s failed: %s", target, exc)
-            self._handing_on = False
+            self.transfer_failed(str(exc))
             return
         self.transferred_to = target
 
+    def _transfer_context(self, summary: str) -> dict[str, str]:
+        context = {"CallbridgeCallId": self.call_id}
+        if summary:
+            context["Summary"] = summary
+        return context
+
+    async def _do_warm_transfer(self, target: str, summary: str) -> None:
+        assert self._add_participant is not None
+        log.info("adding %s to the call (warm transfer)", target)
+        self._warm = (target, summary)
+        try:
+            await self._add_participant(
+                target, self._transfer_context(summary), self.policy.transfer_ring_timeout_s
+            )
+        except Exception as exc:
+            log.error("adding %s failed: %s", target, exc)
+            self.transfer_failed(str(exc))
+
+    def participant_added(self, target: str) -> None:
+        """The human answered a warm transfer: brief them, then leave (or stay muted)."""
+        if self._warm is None:
+            return
+        summary = self._warm[1]
+        self._spawn(self._brief_and_leave(target, summary), "warm-transfer")
+
+    async def _brief_and_leave(self, target: str, summary: str) -> None:
+        await self._notify("briefing", {"summary": summary, "target": target})
+        await self._after_speech(self._leave_call(target))
+
+    async def _leave_call(self, target: str) -> None:
+        self.transferred_to = target
+        if self.policy.transfer_stay_muted:
+            log.info("warm transfer done: staying on as a muted listener")
+            self._muted = True
+            return
+        if self._leave is not None:
+            try:
+                await self._leave()
+            except Exception as exc:
+                log.error("leaving the call failed: %s", exc)
+        self._disconnected.set()  # the call goes on between the caller and the human
+        await self.end(f"warm transfer to {target}", hang_up=False)
+
     def transfer_failed(self, reason: str) -> None:
-        """ACS could not complete the transfer: the caller stays with the agent."""
+        """ACS could not complete the transfer: the caller stays with the agent, who says so."""
         log.warning("transfer failed: %s", reason)
+        target = self._warm[0] if self._warm else (self.transferred_to or "")
         self.transferred_to = None
+        self._warm = None
         self._handing_on = False
+        self.observers.event(self.call_id, "transfer_failed", {"reason": reason})
+        self._spawn(self._notify("transfer_failed", {"reason": reason, "target": target}), "n")
 
     async def _watch_idle(self, last_input: list[float]) -> None:
         limit = self._limits.idle_timeout_s

@@ -151,8 +151,11 @@ def check_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> str | 
     return None
 
 
-def builtin_tools(transfer_target: str | None) -> list[ToolSpec]:
-    """`transfer_to_human` (when a target is configured) and `end_call`."""
+def builtin_tools(
+    transfer_target: str | None, queues: dict[str, str] | None = None
+) -> list[ToolSpec]:
+    """`transfer_to_human` (when a target is configured) and `end_call`. With queues, the
+    agent may name one (`queue`) and the caller goes to that queue's number."""
 
     async def end_call(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         await ctx.actions.hang_up()
@@ -167,26 +170,34 @@ def builtin_tools(transfer_target: str | None) -> list[ToolSpec]:
         )
     ]
     if transfer_target:
+        queue_map = dict(queues or {})
 
         async def transfer(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
             summary = str(args.get("summary") or args.get("reason") or "")
-            await ctx.actions.transfer(transfer_target, summary)
+            queue = args.get("queue")
+            target = queue_map.get(str(queue), transfer_target) if queue else transfer_target
+            await ctx.actions.transfer(target, summary)
             return {"ok": True, "note": "transferring the caller to a person now"}
+
+        properties: dict[str, Any] = {
+            "summary": {
+                "type": "string",
+                "description": "one sentence on what the caller needs",
+            }
+        }
+        if queue_map:
+            properties["queue"] = {
+                "type": "string",
+                "enum": sorted(queue_map),
+                "description": "which team to transfer to",
+            }
 
         specs.append(
             ToolSpec(
                 "transfer_to_human",
                 "Transfer the caller to a human agent when they ask for a person or the "
                 "agent cannot help.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "summary": {
-                            "type": "string",
-                            "description": "one sentence on what the caller needs",
-                        }
-                    },
-                },
+                {"type": "object", "properties": properties},
                 transfer,
             )
         )

@@ -95,7 +95,9 @@ class LocalAgent:
         *,
         turn: TurnSettings | None = None,
         segmenter: SpeechSegmenter | None = None,
+        notices: dict[str, str] | None = None,
     ) -> None:
+        self._notices = dict(notices or {})
         self._make_brain = brain
         self._brain: Brain = _NoBrain()
         self._stt = stt
@@ -160,6 +162,20 @@ class LocalAgent:
         self._brain.heard(_heard_text(reply.spoken, heard_ms))
         self._last_reply = None
         self._cancel_reply()
+
+    async def notify(self, notice: str, detail: dict[str, Any]) -> None:
+        """Speak the profile's line for a call event (silence, time limit, transfer)."""
+        text = self._notices.get(notice, "")
+        if not text:
+            return
+        try:
+            text = text.format_map(_Blank(detail))
+        except (ValueError, IndexError):
+            pass
+        if self._reply is not None and self._reply.task is not None:
+            # Let the current reply finish first: a notice never cuts the agent off.
+            await asyncio.wait({self._reply.task}, timeout=15)
+        self._start_reply(lambda: self._say_all([text]))
 
     async def events(self) -> AsyncIterator[AgentEvent]:
         while True:
@@ -357,6 +373,13 @@ class LocalAgent:
         self._start_reply(
             lambda: self._speak(self._brain.digits(text, self._run_tool), None, time.perf_counter())
         )
+
+
+class _Blank(dict[str, Any]):
+    """format_map helper: unknown fields come out empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class _NoBrain:

@@ -42,6 +42,19 @@ class CallControl(Protocol):
         self, call_connection_id: str, target: str, context: dict[str, str]
     ) -> None: ...
 
+    async def add_participant(
+        self,
+        call_connection_id: str,
+        target: str,
+        context: dict[str, str],
+        ring_timeout_s: int,
+        caller_id: str | None,
+    ) -> None: ...
+
+    async def leave(self, call_connection_id: str) -> None: ...
+
+    async def start_recording(self, call_connection_id: str, callback_url: str) -> str: ...
+
     async def close(self) -> None: ...
 
 
@@ -156,6 +169,59 @@ class AcsCallControl:
             )
         except HttpResponseError as exc:
             raise CallControlError(f"transfer failed: {exc.status_code} {exc.message}") from exc
+
+    async def add_participant(
+        self,
+        call_connection_id: str,
+        target: str,
+        context: dict[str, str],
+        ring_timeout_s: int,
+        caller_id: str | None,
+    ) -> None:
+        from azure.communication.callautomation import PhoneNumberIdentifier
+
+        conn = self._client.get_call_connection(call_connection_id)
+        sip, voip = custom_headers(target, context)
+        # A PSTN target needs a caller id owned by the resource: the number that was called.
+        source = PhoneNumberIdentifier(caller_id) if caller_id and target.startswith("+") else None
+        try:
+            await conn.add_participant(
+                identifier_for(target),
+                invitation_timeout=ring_timeout_s,
+                operation_context="callbridge-warm-transfer",
+                source_caller_id_number=source,
+                sip_headers=sip,
+                voip_headers=voip,
+            )
+        except HttpResponseError as exc:
+            raise CallControlError(
+                f"add participant failed: {exc.status_code} {exc.message}"
+            ) from exc
+
+    async def leave(self, call_connection_id: str) -> None:
+        """Hang up for the bridge only: the caller and the human stay connected."""
+        conn = self._client.get_call_connection(call_connection_id)
+        try:
+            await conn.hang_up(is_for_everyone=False)
+        except ResourceNotFoundError:
+            log.info("leave: call already gone")
+        except HttpResponseError as exc:
+            raise CallControlError(f"leaving failed: {exc.status_code} {exc.message}") from exc
+
+    async def start_recording(self, call_connection_id: str, callback_url: str) -> str:
+        try:
+            props = await self._client.start_recording(
+                call_connection_id=call_connection_id,
+                recording_state_callback_url=callback_url,
+                recording_content_type="audio",
+                recording_channel_type="unmixed",
+                recording_format_type="wav",
+            )
+        except HttpResponseError as exc:
+            raise CallControlError(
+                f"start recording failed: {exc.status_code} {exc.message}"
+            ) from exc
+        return str(props.recording_id or "")
 
     async def close(self) -> None:
         await self._client.close()

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from callbridge.agent.base import AgentFactory, CallInfo
 from callbridge.call.observer import CallObserver
+from callbridge.call.policy import CallPolicy
 from callbridge.call.session import CallLimits, CallSession
 from callbridge.call.tools import ToolRegistry
 from callbridge.config import Settings
@@ -56,9 +57,11 @@ class AcsEdge:
         agent_factory: AgentFactory,
         tokens: CallTokens,
         tools_for: Callable[[CallInfo], ToolRegistry] | None = None,
+        policy_for: Callable[[CallInfo], CallPolicy] | None = None,
     ) -> None:
         self.settings = settings
         self.tools_for = tools_for or (lambda info: ToolRegistry())
+        self.policy_for = policy_for or (lambda info: CallPolicy())
         # Told about every call (records, live console, metrics); the app adds them.
         self.observers: list[CallObserver] = []
         self.control = control
@@ -142,6 +145,12 @@ class AcsEdge:
                 on_closed=self._closed,
                 tools=tools,
                 observers=self.observers,
+                policy=self.policy_for(info),
+                add_participant=lambda target, context, ring: self._add(
+                    session, target, context, ring
+                ),
+                leave=lambda: self._leave(session),
+                recordings_dir=self.settings.recordings_dir,
                 transfer=lambda target, context: self._transfer(session, target, context),
             )
             self.calls[call_id] = session
@@ -196,6 +205,31 @@ class AcsEdge:
             raise CallControlError("the call is not answered yet")
         await self.control.transfer(session.leg_id, target, context)
 
+    async def _add(
+        self, session: CallSession, target: str, context: dict[str, str], ring_timeout_s: int
+    ) -> None:
+        if not session.leg_id:
+            raise CallControlError("the call is not answered yet")
+        await self.control.add_participant(
+            session.leg_id, target, context, ring_timeout_s, session.info.callee or None
+        )
+
+    async def _leave(self, session: CallSession) -> None:
+        if session.leg_id:
+            await self.control.leave(session.leg_id)
+
+    async def _start_recording(self, session: CallSession) -> None:
+        try:
+            rec = await self.control.start_recording(
+                session.leg_id, self.callback_url(session.call_id)
+            )
+        except CallControlError as exc:
+            log.error("ACS recording did not start: %s", exc)
+            session.note_event("recording_failed", error=str(exc))
+            return
+        log.info("ACS recording %s started", rec)
+        session.note_event("recording_started", recording_id=rec)
+
     async def _hang_up(self, session: CallSession) -> None:
         if session.leg_id:
             await self.control.hang_up(session.leg_id)
@@ -222,12 +256,19 @@ class AcsEdge:
             session.note_event(ev.name, code=ev.code, sub_code=ev.sub_code, message=ev.message)
             if ev.name == "CallConnected":
                 session.connected()
+                if session.policy.record_acs:
+                    self._spawn(self._start_recording(session))
             elif ev.name == "CallDisconnected":
                 await session.disconnected(f"call disconnected{result}")
             elif ev.name == "CallTransferAccepted":
                 log.info("transfer accepted by %s", session.transferred_to)
-            elif ev.name == "CallTransferFailed":
-                session.transfer_failed(f"CallTransferFailed{result}")
+            elif ev.name in ("CallTransferFailed", "AddParticipantFailed"):
+                session.transfer_failed(f"{ev.name}{result}")
+            elif ev.name == "AddParticipantSucceeded":
+                who = ev.data.get("participant") or {}
+                session.participant_added(str(who.get("rawId", "")).removeprefix("4:"))
+            elif ev.name == "RecordingStateChanged":
+                log.info("ACS recording is %s", ev.data.get("state"))
             elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):
                 await session.end(f"{ev.name}{result}", hang_up=ev.name != "AnswerFailed")
             elif ev.name in (
