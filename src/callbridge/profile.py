@@ -378,6 +378,12 @@ def check(profile: Profile) -> list[tuple[KeyPath, str]]:
     """What ties the parts of a (well-formed) profile together: (path, problem) pairs."""
     out: list[tuple[KeyPath, str]] = []
     known = _known_tools()
+    for entry in profile.tools:
+        if isinstance(entry, ToolEntry) and (entry.python or entry.http):
+            # A user tool stands in for itself here; it is built (and checked) below.
+            known[entry.name] = ToolSpec(
+                entry.name, entry.description, entry.parameters or {}, lambda a, c: None
+            )
     enabled = set(profile.tool_names())
     for i, entry in enumerate(profile.tools):
         name = entry if isinstance(entry, str) else entry.name

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from callbridge.agent.base import (
 from callbridge.audio.playout import Playout
 from callbridge.audio.recorder import StereoRecorder
 from callbridge.audio.resample import StreamResampler
+from callbridge.call.ivr import IvrPlan, IvrResult, collect_digits
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
 from callbridge.call.observer import CallObserver, CallOutcome, Observers
 from callbridge.call.policy import CallPolicy
@@ -82,6 +83,7 @@ class CallSession:
         add_participant: Callable[[str, dict[str, str], int], Awaitable[None]] | None = None,
         leave: Callable[[], Awaitable[None]] | None = None,
         recordings_dir: str | None = None,
+        ivr: IvrPlan | None = None,
     ) -> None:
         self.info = info
         self.call_id = info.call_id
@@ -101,6 +103,7 @@ class CallSession:
         self._media_attached = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._ending = False
+        self._hangup_task: asyncio.Future[None] | None = None
         self.tools = tools or ToolRegistry()
         self.tool_runs: list[ToolRun] = []
         self.agent_timings: list[Any] = []  # per-turn timings, when the agent keeps them
@@ -114,6 +117,8 @@ class CallSession:
         self._add_participant = add_participant
         self._leave = leave
         self._recordings_dir = recordings_dir
+        self._ivr = ivr
+        self.ivr_result: IvrResult | None = None
         self._agent: AgentSession | None = None
         self._current: str | None = None  # the response being played
         self._cancelled: set[str] = set()  # responses the caller interrupted
@@ -164,7 +169,7 @@ class CallSession:
             await asyncio.sleep(notice)
         await self._notify("limit_goodbye", {})
         self._handing_on = True
-        await self._after_speech(self._end("maximum call duration reached"))
+        await self._after_speech(lambda: self._end("maximum call duration reached"))
 
     async def _end(self, reason: str) -> None:
         await self.end(reason, hang_up=True)
@@ -188,10 +193,11 @@ class CallSession:
         log.info("call ending: %s", reason)
         self.observers.call_ended(self.call_id, self._outcome(reason))
         if hang_up and not self._disconnected.is_set():
-            try:
-                await self._hang_up()
-            except Exception as exc:
-                log.warning("hang-up failed: %s", exc)
+            # Shielded: whatever task ends the call may itself be cancelled as the call
+            # winds down, and the hang-up must still reach ACS.
+            self._hangup_task = asyncio.ensure_future(self._hang_up_logged())
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._hangup_task)
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
@@ -218,6 +224,12 @@ class CallSession:
         self.observers.event(self.call_id, name, detail)
 
     # --- the media bridge -------------------------------------------------------------
+    async def _hang_up_logged(self) -> None:
+        try:
+            await self._hang_up()
+        except Exception as exc:
+            log.warning("hang-up failed: %s", exc)
+
     async def run_media(self, leg: MediaLeg) -> None:
         """Bridge one media leg to a fresh agent session until the call ends."""
         if self._media_attached or self.ended:
@@ -225,7 +237,6 @@ class CallSession:
             return
         self._media_attached = True
         self.state = "media"
-        agent = self._agent_factory()
         rate = self.info.sample_rate
         to_agent = StreamResampler(leg.sample_rate, rate)
         to_leg = StreamResampler(rate, leg.sample_rate)
@@ -243,18 +254,22 @@ class CallSession:
             lead_ms=self._limits.lead_ms,
         )
         self._playout = playout
-        self._agent = agent
         self._last_caller_activity = time.monotonic()
         last_input = [time.monotonic()]
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = [self._spawn(playout.run(), "playout")]
+        agent: AgentSession | None = None
         try:
+            if self._ivr is not None and not await self._run_ivr(leg, playout, recorder):
+                await self._media_finished_ivr(leg)
+                return
+            agent = self._agent_factory()
+            self._agent = agent
             await agent.start(self.info)
-            tasks = [
+            tasks += [
                 self._spawn(
                     self._pump_caller(leg, agent, to_agent, last_input, recorder), "caller"
                 ),
                 self._spawn(self._pump_agent(leg, agent, playout, to_leg, last_input), "agent"),
-                self._spawn(playout.run(), "playout"),
                 self._spawn(self._watch_idle(last_input), "idle"),
             ]
             if self.policy.silence_reprompt_after_s:
@@ -263,7 +278,7 @@ class CallSession:
             await asyncio.wait([*tasks, ended], return_when=asyncio.FIRST_COMPLETED)
             ended.cancel()
             if not self.ended:
-                await self._media_finished(tasks[0], leg)
+                await self._media_finished(tasks[1], leg)
         except Exception:
             log.exception("bridge failed")
             await self.end("bridge error", hang_up=True)
@@ -275,8 +290,9 @@ class CallSession:
             self.agent_timings = list(getattr(agent, "timings", []))
             for timing in self.agent_timings:
                 self.observers.turn_latency(self.call_id, dict(getattr(timing, "__dict__", {})))
-            with contextlib.suppress(Exception):
-                await agent.close()
+            if agent is not None:
+                with contextlib.suppress(Exception):
+                    await agent.close()
             with contextlib.suppress(Exception):
                 await leg.close()
             if recorder is not None:
@@ -296,6 +312,51 @@ class CallSession:
 
     async def _wait_ended(self) -> None:
         await self._ended.wait()
+
+    async def _media_finished_ivr(self, leg: MediaLeg) -> None:
+        if not self.ended:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), self._limits.disconnect_grace_s)
+            await self.end(leg.close_reason or "media socket closed during the menu", hang_up=True)
+
+    async def _run_ivr(
+        self, leg: MediaLeg, playout: Playout, recorder: StereoRecorder | None
+    ) -> bool:
+        """Play the menu, collect the choice, route; False if the caller went away."""
+        plan = self._ivr
+        assert plan is not None
+
+        def heard(pcm: bytes) -> None:
+            if recorder is not None:
+                recorder.caller(pcm)
+
+        text = plan.prompt
+        digits = ""
+        for _attempt in range(plan.attempts):
+            playout.start_reply()
+            playout.enqueue(await plan.speak(text, leg.sample_rate))
+            got = await collect_digits(leg, replace(plan, timeout_s=plan.timeout_s), heard)
+            if playout.speaking:  # keys pressed over the prompt stop it
+                playout.flush()
+                await leg.stop_audio()
+            if got is None:
+                return False
+            digits = got
+            if digits and (not plan.routes or digits in plan.routes):
+                break
+            text = f"{plan.invalid} {plan.prompt}"
+        route = plan.routes.get(digits)
+        self.ivr_result = IvrResult(digits, route)
+        log.info("menu: caller keyed %r -> %s", digits, route or "this profile")
+        self.observers.event(self.call_id, "ivr", {"digits": digits, "profile": route})
+        variables = {**self.info.variables, plan.variable: digits}
+        if route:
+            variables["profile"] = route
+        self.info = replace(self.info, variables=variables)
+        if route and plan.reroute is not None:
+            self.tools, self.policy = plan.reroute(self.info)
+            self.info = replace(self.info, tools=self.tools.schemas())
+        return True
 
     async def _media_finished(self, caller_task: asyncio.Task[None], leg: MediaLeg) -> None:
         if caller_task.done():
@@ -399,29 +460,40 @@ class CallSession:
         return self._responding or (self._playout is not None and self._playout.speaking)
 
     async def _watch_silence(self) -> None:
-        """Reprompt a silent caller, then say goodbye and hang up (profile settings)."""
+        """Reprompt a silent caller, then say goodbye and hang up (profile settings):
+        `reprompt_after_s` of quiet gets a reprompt; once reprompted, the call ends when the
+        caller has stayed silent for `hangup_after_s` in all."""
         reprompt_after = self.policy.silence_reprompt_after_s or 0.0
         hangup_after = self.policy.silence_hangup_after_s
         quiet_since = time.monotonic()
-        reprompted_at = 0.0
+        silent_since = quiet_since  # quiet since the last caller activity or agent reply
+        reprompts = 0
+        seen_activity = self._last_caller_activity
         while True:
             await asyncio.sleep(0.25)
             now = time.monotonic()
+            if self._last_caller_activity != seen_activity:
+                seen_activity = self._last_caller_activity
+                reprompts = 0
             if self._agent_speaking() or self._handing_on:
                 quiet_since = now
+                if reprompts == 0:
+                    silent_since = now
                 continue
-            since_caller = now - self._last_caller_activity
             quiet = now - max(quiet_since, self._last_caller_activity)
-            if hangup_after is not None and since_caller >= hangup_after:
-                log.info("caller silent for %.0f s: ending the call", since_caller)
+            silent = now - max(silent_since, self._last_caller_activity)
+            if hangup_after is not None and reprompts and silent >= hangup_after:
+                log.info("caller silent for %.0f s: ending the call", silent)
                 await self._notify("silence_goodbye", {})
                 self._handing_on = True
-                await self._after_speech(self._end("caller silent"))
+                await self._after_speech(lambda: self._end("caller silent"))
                 return
-            if quiet >= reprompt_after and now - reprompted_at >= reprompt_after:
-                reprompted_at = now
-                self.observers.event(self.call_id, "caller_silent", {"seconds": round(quiet)})
-                await self._notify("caller_silent", {"seconds": round(quiet)})
+            room = hangup_after is None or silent + reprompt_after <= hangup_after
+            if quiet >= reprompt_after and (room or not reprompts):
+                reprompts += 1
+                quiet_since = now
+                self.observers.event(self.call_id, "caller_silent", {"seconds": round(silent)})
+                await self._notify("caller_silent", {"seconds": round(silent)})
 
     # --- tools and the actions they take on the call --------------------------------------
     async def _run_tool(self, call: ToolCall, agent: AgentSession) -> None:
@@ -442,7 +514,7 @@ class CallSession:
         """CallActions: end the call once the agent's goodbye has been heard."""
         if not self._handing_on:
             self._handing_on = True
-            self._spawn(self._after_speech(self._end_by_agent()), "end-call")
+            self._spawn(self._after_speech(self._end_by_agent), "end-call")
 
     async def transfer(self, target: str, summary: str) -> None:
         """CallActions: hand the caller to `target` once the agent's words have been heard."""
@@ -452,9 +524,9 @@ class CallSession:
             self._handing_on = True
             warm = self.policy.transfer_mode == "warm" and self._add_participant is not None
             action = self._do_warm_transfer if warm else self._do_transfer
-            self._spawn(self._after_speech(action(target, summary)), "transfer")
+            self._spawn(self._after_speech(lambda: action(target, summary)), "transfer")
 
-    async def _after_speech(self, then: Awaitable[None]) -> None:
+    async def _after_speech(self, then: Callable[[], Awaitable[None]]) -> None:
         deadline = time.monotonic() + self._limits.settle_max_s
         quiet_since: float | None = None
         while time.monotonic() < deadline:
@@ -467,7 +539,7 @@ class CallSession:
             elif now - quiet_since >= self._limits.settle_s:
                 break
             await asyncio.sleep(0.05)
-        await then
+        await then()
 
     async def _end_by_agent(self) -> None:
         await self.end("agent ended the call", hang_up=True)
@@ -511,7 +583,7 @@ class CallSession:
 
     async def _brief_and_leave(self, target: str, summary: str) -> None:
         await self._notify("briefing", {"summary": summary, "target": target})
-        await self._after_speech(self._leave_call(target))
+        await self._after_speech(lambda: self._leave_call(target))
 
     async def _leave_call(self, target: str) -> None:
         self.transferred_to = target

@@ -52,16 +52,13 @@ def run_test_call(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, scenarios: list[Any]) -> list[Any]:
-    from callbridge.devstack import running_stack
-    from callbridge.scenarios.runner import run_scenarios
+    from callbridge.scenarios.runner import run_scenario_files
 
-    overrides: dict[str, Any] = {"agent": args.agent}
-    if args.profile:
-        overrides["profile"] = args.profile
-    async with running_stack(**overrides) as stack:
-        print(
-            f"running {len(scenarios)} scenario call(s) against {stack.service_url} "
-            f"(agent {args.agent}), {args.concurrency} at a time...",
-            flush=True,
-        )
-        return await run_scenarios(stack, scenarios, concurrency=args.concurrency)
+    print(
+        f"running {len(scenarios)} scenario call(s) through the ACS emulator "
+        f"(agent {args.agent}), {args.concurrency} at a time...",
+        flush=True,
+    )
+    return await run_scenario_files(
+        scenarios, agent=args.agent, profile=args.profile, concurrency=args.concurrency
+    )

@@ -74,7 +74,13 @@ class Step(_Strict):
 class Expect(_Strict):
     tools: list[str] = []  # these tools ran (in any order, others may run too)
     no_tools: list[str] = []
+    tool_errors: list[str] = []  # these tools ran and returned an error (e.g. timed out)
     transferred_to: str | None = None
+    # Custom calling context the transfer carried, as ACS received it ("*": any value).
+    transfer_context: dict[str, str] = {}
+    routed_to: str | None = None  # the profile the keypad menu routed to
+    menu_digits: str | None = None
+    recording: bool | None = None  # a local stereo recording of the call exists
     ended_by: Literal["caller", "service", "transfer"] | None = None
     max_duration_s: float | None = None
 
@@ -91,6 +97,10 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     caller: Caller = Caller()
+    # The agent profile of the service this scenario runs against (relative to this file);
+    # scenarios with the same profile share one service.
+    profile: str | None = None
+    humans: dict[str, Literal["answer", "decline", "busy", "no_answer"]] = {}
     steps: list[Step]
     expect: Expect = Expect()
     max_duration_s: float = 90.0
@@ -110,6 +120,10 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with name and steps")
     raw.setdefault("name", path.stem)
+    if isinstance(raw.get("profile"), str):
+        raw["profile"] = str((path.parent / raw["profile"]).resolve())
+        if not Path(raw["profile"]).is_file():
+            raise ScenarioError(f"{path}: profile {raw['profile']} does not exist")
     try:
         return Scenario.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,8 @@ class ScenarioRun:
     async def run(self) -> ScenarioResult:
         sc = self.scenario
         started = time.monotonic()
+        for number, behaviour in sc.humans.items():
+            self.stack.emulator.humans.set(number, behaviour)
         call = await self.stack.emulator.start_call(
             CallScript(
                 audio=b"",
@@ -301,6 +304,25 @@ class ScenarioRun:
         self.result.end_reason = session.end_reason or ""
         self.result.timings = [dict(t.__dict__) for t in session.agent_timings]
         problems += [f"tool {t} did not run" for t in exp.tools if t not in self.result.tools]
+        failed = {r.name for r in session.tool_runs if not r.ok}
+        problems += [f"tool {t} did not fail" for t in exp.tool_errors if t not in failed]
+        if exp.transfer_context:
+            got_ctx = _flat_context(report.custom_context)
+            for key, want in exp.transfer_context.items():
+                value = got_ctx.get(key.lower())
+                if value is None or (want != "*" and value != want):
+                    problems.append(f"transfer context {key}={value!r}, expected {want!r}")
+        ivr = session.ivr_result
+        if exp.routed_to is not None and (ivr is None or ivr.profile != exp.routed_to):
+            problems.append(f"expected the menu to route to {exp.routed_to}, got {ivr}")
+        if exp.menu_digits is not None and (ivr is None or ivr.digits != exp.menu_digits):
+            problems.append(f"expected menu digits {exp.menu_digits}, got {ivr}")
+        if exp.recording is not None:
+            await asyncio.sleep(0.3)  # the file is finished just after the call ends
+            path = session.recording_path
+            exists = bool(path) and await asyncio.to_thread(Path(path or "").is_file)
+            if exists != exp.recording:
+                problems.append(f"recording {'missing' if exp.recording else 'made'}: {path}")
         problems += [f"tool {t} ran" for t in exp.no_tools if t in self.result.tools]
         if exp.transferred_to is not None:
             got = (self.result.transferred_to or "").removeprefix("4:")
@@ -326,6 +348,45 @@ async def run_scenarios(
             return result
 
     return list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+
+
+def _flat_context(ctx: dict[str, Any] | None) -> dict[str, str]:
+    """SIP and VoIP headers of a customCallingContext, by lower-cased name."""
+    out: dict[str, str] = {}
+    for group in (ctx or {}).values():
+        if isinstance(group, dict):
+            out.update({str(k).lower(): str(v) for k, v in group.items()})
+    return out
+
+
+async def run_scenario_files(
+    scenarios: list[Scenario],
+    *,
+    agent: str = "local",
+    profile: str | None = None,
+    concurrency: int = 3,
+    transcribe: bool = True,
+) -> list[ScenarioResult]:
+    """Run scenarios, one service (with its emulator) per agent profile they name."""
+    from callbridge.devstack import running_stack
+
+    groups: dict[str | None, list[Scenario]] = {}
+    for sc in scenarios:
+        groups.setdefault(sc.profile or profile, []).append(sc)
+    results: dict[int, ScenarioResult] = {}
+
+    async def run_group(path: str | None, group: list[Scenario]) -> None:
+        overrides: dict[str, Any] = {"agent": agent}
+        if path:
+            overrides["profile"] = path
+        async with running_stack(**overrides) as stack:
+            done = await run_scenarios(stack, group, concurrency=concurrency, transcribe=transcribe)
+        for sc, res in zip(group, done, strict=True):
+            results[id(sc)] = res
+
+    for path, group in groups.items():
+        await run_group(path, group)
+    return [results[id(sc)] for sc in scenarios]
 
 
 def format_table(results: list[ScenarioResult]) -> str:

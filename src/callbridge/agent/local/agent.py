@@ -60,6 +60,16 @@ class TurnSettings:
     tool_filler: str = "One moment please."
 
 
+@dataclass(frozen=True)
+class CallSetup:
+    """What a call's profile gives the agent when it starts."""
+
+    brain: Callable[[CallInfo], Brain]
+    turn: TurnSettings
+    notices: dict[str, str]
+    tts: TextToSpeech
+
+
 @dataclass
 class TurnTimings:
     """Where the time of one turn went (ms), for the latency benchmark and the store."""
@@ -96,7 +106,9 @@ class LocalAgent:
         turn: TurnSettings | None = None,
         segmenter: SpeechSegmenter | None = None,
         notices: dict[str, str] | None = None,
+        setup: Callable[[CallInfo], CallSetup] | None = None,
     ) -> None:
+        self._setup = setup
         self._notices = dict(notices or {})
         self._make_brain = brain
         self._brain: Brain = _NoBrain()
@@ -104,13 +116,7 @@ class LocalAgent:
         self._tts = tts
         self._executor = executor
         self._turn = turn or TurnSettings()
-        self._segmenter = segmenter or SpeechSegmenter(
-            SegmenterConfig(
-                end_silence_ms=self._turn.end_silence_ms,
-                pause_ms=self._turn.pause_ms,
-                min_speech_ms=self._turn.barge_in_min_ms,
-            )
-        )
+        self._segmenter = segmenter or self._new_segmenter()
         self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
         self._rate = 24000
         self._to_vad = StreamResampler(24000, VAD_RATE)
@@ -125,7 +131,22 @@ class LocalAgent:
         self.timings: list[TurnTimings] = []
 
     # --- AgentSession -------------------------------------------------------------------
+    def _new_segmenter(self) -> SpeechSegmenter:
+        return SpeechSegmenter(
+            SegmenterConfig(
+                end_silence_ms=self._turn.end_silence_ms,
+                pause_ms=self._turn.pause_ms,
+                min_speech_ms=self._turn.barge_in_min_ms,
+            )
+        )
+
     async def start(self, call: CallInfo) -> None:
+        if self._setup is not None:
+            # The call's profile (picked by number or by the keypad menu) decides the rest.
+            setup = self._setup(call)
+            self._make_brain = setup.brain
+            self._turn, self._notices, self._tts = setup.turn, setup.notices, setup.tts
+            self._segmenter = self._new_segmenter()
         self._brain = self._make_brain(call)
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)

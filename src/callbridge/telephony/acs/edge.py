@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from callbridge.agent.base import AgentFactory, CallInfo
+from callbridge.call.ivr import IvrPlan
 from callbridge.call.observer import CallObserver
 from callbridge.call.policy import CallPolicy
 from callbridge.call.session import CallLimits, CallSession
@@ -58,10 +59,12 @@ class AcsEdge:
         tokens: CallTokens,
         tools_for: Callable[[CallInfo], ToolRegistry] | None = None,
         policy_for: Callable[[CallInfo], CallPolicy] | None = None,
+        ivr_for: Callable[[CallInfo], IvrPlan | None] | None = None,
     ) -> None:
         self.settings = settings
         self.tools_for = tools_for or (lambda info: ToolRegistry())
         self.policy_for = policy_for or (lambda info: CallPolicy())
+        self.ivr_for = ivr_for or (lambda info: None)
         # Told about every call (records, live console, metrics); the app adds them.
         self.observers: list[CallObserver] = []
         self.control = control
@@ -151,6 +154,7 @@ class AcsEdge:
                 ),
                 leave=lambda: self._leave(session),
                 recordings_dir=self.settings.recordings_dir,
+                ivr=self.ivr_for(info),
                 transfer=lambda target, context: self._transfer(session, target, context),
             )
             self.calls[call_id] = session
