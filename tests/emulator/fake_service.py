@@ -174,6 +174,13 @@ class FakeService:
     def event_names(self) -> list[str]:
         return [e["type"].removeprefix("Microsoft.Communication.") for e in self.events()]
 
+    async def wait_event(self, name: str, count: int = 1, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The ``count``-th callback event called ``name`` (polls the list every 10 ms)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.events(name)) < count:  # noqa: ASYNC110 - a plain list
+                await asyncio.sleep(0.01)
+        return self.events(name)[count - 1]
+
     # ------------------------------------------------------------------ handlers
 
     async def _options(self, request: web.Request) -> web.Response:

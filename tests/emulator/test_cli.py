@@ -100,3 +100,47 @@ def test_emulator_command_requires_access_key(
     assert (args.port, args.schema) == (8765, "eventgrid")
     assert args.func(args) == 2
     assert "CALLBRIDGE_EMULATOR_ACCESS_KEY" in capsys.readouterr().err
+
+
+async def test_call_command_to_number_and_headers(
+    emu: AcsEmulator, service: FakeService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audio = _wav(tmp_path / "caller.wav", 0.2)
+    args = _parse(
+        [
+            "call",
+            "--audio",
+            str(audio),
+            "--hangup-after",
+            "0.4",
+            "--to-number",
+            "+18005550199",
+            "--sip-header",
+            "X-MS-Custom-Ticket=T-9",
+            "--voip-header",
+            "tier=gold",
+            "--emulator",
+            emu.endpoint,
+        ]
+    )
+    assert await asyncio.to_thread(args.func, args) == 0
+    data = service.incoming[-1][1][0]["data"]
+    assert data["to"]["rawId"] == "4:+18005550199"
+    assert data["customContext"] == {
+        "sipHeaders": {"X-MS-Custom-Ticket": "T-9"},
+        "voipHeaders": {"tier": "gold"},
+    }
+    bad = _parse(["call", "--audio", str(audio), "--sip-header", "novalue"])
+    assert bad.func(bad) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_emulator_command_human_flags(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLBRIDGE_EMULATOR_ACCESS_KEY", AcsEmulator.generate_access_key())
+    args = _parse(["emulator", "--human", "+14255550100=decline", "--human", "*=busy,ring=1"])
+    assert args.human == ["+14255550100=decline", "*=busy,ring=1"]
+    args = _parse(["emulator", "--human", "+14255550100=maybe"])
+    assert args.func(args) == 2
+    assert "unknown human behaviour" in capsys.readouterr().err

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.devstack import running_stack
 from callbridge.scenarios.model import Scenario, ScenarioError, load_scenario
-from callbridge.scenarios.runner import format_table, run_scenarios
+from callbridge.scenarios.runner import format_table, run_scenario_files
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 
@@ -29,12 +28,12 @@ expect:
 
 @pytest.mark.e2e
 async def test_shipped_scenarios_pass_and_a_wrong_one_fails(tmp_path: Path) -> None:
-    assert len(SCENARIOS) >= 7
+    assert len(SCENARIOS) >= 14
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(WRONG)
     scenarios = [load_scenario(p) for p in [*SCENARIOS, wrong]]
-    async with running_stack(agent="local") as stack:
-        results = await run_scenarios(stack, scenarios, concurrency=3)
+    # One service per profile the scenarios name, each scenario a real-time call.
+    results = await run_scenario_files(scenarios, agent="local", concurrency=4)
     table = format_table(results)
     print(table)
     by_name = {r.scenario.name: r for r in results}

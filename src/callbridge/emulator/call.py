@@ -8,9 +8,11 @@ mutate state synchronously and schedule follow-up work, so they never block the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
@@ -20,8 +22,11 @@ from .callbacks import CallbackSender
 from .caller import CallEnded, CallerAudio, TickWaiters, TimedEvents
 from .clock import run_clock
 from .eventgrid import EventGridDelivery
+from .events import DTMF_NAMES
 from .ids import (
     acs_user_identifier,
+    display_name,
+    identifier_for,
     new_id,
     new_incoming_call_context,
     new_server_call_id,
@@ -29,13 +34,16 @@ from .ids import (
 )
 from .jwt_issuer import JwtIssuer
 from .media import MediaConnectError, MediaSocket, Outbound, metadata_frame
-from .playout import HeardTracker, PlayoutBuffer, Timeline
-from .report import CallReport, EndedBy
-from .script import CallScript
-from .targets import TargetAction, TargetResponder
+from .playout import FRAME_S, HeardTracker, PlayoutBuffer, Timeline, Voices
+from .recognize import RecognizeOutcome, Recognizer, RecognizeSettings
+from .recording import CallRecording
+from .report import CallReport, EndedBy, RecognizeRecord, TargetRecord
+from .script import CallScript, load_pcm
+from .targets import TargetAction, TargetOutcome, TargetResponder
 
 log = logging.getLogger("callbridge.emulator")
 CONNECT_DELAY_S = 0.05  # let the answer response reach the service before CallConnected
+PLAY_S = 0.1  # a play's "duration": PlayCompleted this long after the 202 (no audio)
 ABANDONED = "abandoned by the caller while ringing"
 CallState = Literal["ringing", "connecting", "connected", "transferAccepted", "disconnected"]
 
@@ -76,6 +84,33 @@ class AnswerError(Exception):
     """Answering is not possible; message goes into the 400 body."""
 
 
+class MediaBusyError(Exception):
+    """A recognize is already running and the new one does not interrupt it."""
+
+
+@dataclass
+class Invitation:
+    """A transferToParticipant / participants:add while its target rings."""
+
+    id: str
+    action: TargetAction
+    target: dict[str, Any]
+    operation_context: str | None
+    url: str | None
+    extra: dict[str, Any]  # extra event fields (transferee)
+    record: TargetRecord
+    timeout_s: float | None
+    task: asyncio.Task[None] | None = None
+    done: bool = False
+
+
+@dataclass
+class PendingPlay:
+    operation_context: str | None
+    url: str | None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
 class EmulatedCall:
     def __init__(self, env: CallEnv, script: CallScript, *, live: bool = False) -> None:
         self.env = env
@@ -85,7 +120,7 @@ class EmulatedCall:
         self.report = CallReport()
         self.t0 = time.monotonic()
         self.caller = phone_identifier(script.from_number)
-        self.callee = phone_identifier(script.to_number or env.acs_number)
+        self.callee = identifier_for(script.to_number or env.acs_number)
         self.incoming_call_context = new_incoming_call_context()
         self.server_call_id = new_server_call_id()
         self.correlation_id = new_id()
@@ -110,6 +145,11 @@ class EmulatedCall:
         self.continuous_dtmf_context: str | None = None
         self.dtmf_sequence = 0
         self.end_request: EndRequest | None = None
+        self.invitations: dict[str, Invitation] = {}
+        self.voices = Voices()  # simulated humans speaking, mixed in by the clock
+        self.recordings: list[CallRecording] = []
+        self.recognizer: Recognizer | None = None
+        self.plays: list[PendingPlay] = []
         self._callbacks = CallbackSender(env.session, env.issuer, self.report.callbacks, self.t0)
         self._tasks: set[asyncio.Task[None]] = set()
         self.clock_t0: float | None = None
@@ -221,8 +261,9 @@ class EmulatedCall:
             "callbackUri": self.callback_uri,
             "source": self.caller,
             "correlationId": self.correlation_id,
-            "answeredFor": {"value": self.callee["phoneNumber"]["value"]},
         }
+        if "phoneNumber" in self.callee:
+            props["answeredFor"] = {"value": self.callee["phoneNumber"]["value"]}
         if self.media is not None:
             props["mediaStreamingSubscription"] = {
                 "id": self.subscription_id,
@@ -231,19 +272,32 @@ class EmulatedCall:
             }
         return props
 
+    def humans_in_call(self) -> list[dict[str, Any]]:
+        """Participants other than the caller (added humans), bot excluded."""
+        return [p for p in self.participants if p["rawId"] != self.caller["rawId"]]
+
     def service_hung_up(self, for_everyone: bool) -> None:
-        """DELETE (``hang_up(False)``: the bot leaves) or :terminate (for everyone)."""
+        """DELETE (``hang_up(False)``: the bot leaves) or :terminate (for everyone).
+
+        A DELETE in a 1:1 call ends it for the caller too (unless the script says
+        ``hangup_when_agent_hangs_up=False``); with a human added (warm transfer) only the
+        bot leaves and the caller stays on with the human.
+        """
         if self.report.service_hung_up_s is None:
             self.report.service_hung_up_s = self.media_time()
+        humans = self.humans_in_call()
         if for_everyone:
             self.request_end("service", "service terminated the call", ev.ENDED_BY_APP)
-        elif self.script.hangup_when_agent_hangs_up:
+        elif self.script.hangup_when_agent_hangs_up and not humans:
             self.request_end("service", "service hung up (DELETE)", ev.ENDED_BY_APP)
         else:
             # The bot's leg ends (REST now 404s for it, the service gets CallDisconnected
             # and its socket closes); the caller stays on the line until they hang up.
+            if humans:
+                self.report.ended_with_human = display_name(humans[0])
             self.state = "disconnected"
             self._service_left = True
+            self._drop_recognizer("call ended")
             self.spawn(self._bot_leaves())
 
     async def _bot_leaves(self) -> None:
@@ -277,6 +331,8 @@ class EmulatedCall:
         result: ev.ResultInfo | None = None,
         extra: dict[str, Any] | None = None,
         url: str | None = None,
+        source: str | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         assert self.call_connection_id is not None
         event = ev.callback_event(
@@ -288,13 +344,15 @@ class EmulatedCall:
             operation_context=operation_context,
             result=result,
             extra=extra,
+            source=source,
         )
-        self._callbacks.send(url or self.callback_uri, event)
+        self._callbacks.send(url or self.callback_uri, event, delay_s)
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def participants_updated(self) -> None:
         # §3.3 ParticipantsUpdated: sequenceNumber + participants, no operationContext.
@@ -310,58 +368,252 @@ class EmulatedCall:
             },
         )
 
-    async def run_target_action(
+    # ------------------------------------------------------- transfers and humans
+
+    def start_target_action(
         self,
         action: TargetAction,
         target: dict[str, Any],
-        extra: dict[str, Any],
+        *,
         operation_context: str | None,
         url: str | None,
-    ) -> None:
+        custom_context: dict[str, Any] | None,
+        timeout_s: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Invitation:
+        """transferToParticipant / participants:add accepted (202): ring the target."""
+        extra = extra or {}
+        inv_id = new_id()
+        transferee = extra.get("transferee")
+        record = TargetRecord(
+            action=action,
+            target=str(target["rawId"]),
+            requested_s=self.since_start(),
+            invitation_id=inv_id if action == "add" else None,
+            operation_context=operation_context,
+            custom_calling_context=copy.deepcopy(custom_context),
+            invitation_timeout_s=timeout_s,
+            transferee=str(transferee["rawId"]) if transferee else None,
+        )
+        self.report.target_actions.append(record)
+        inv = Invitation(inv_id, action, target, operation_context, url, extra, record, timeout_s)
+        self.invitations[inv_id] = inv
+        inv.task = self.spawn(self._ring_target(inv))
+        return inv
+
+    async def _ring_target(self, inv: Invitation) -> None:
         """After the 202 of transferToParticipant / participants:add (§3.2/§3.3)."""
         assert self.call_connection_id is not None
-        outcome = await self.env.responder(target, action, self.call_connection_id)
+        outcome = await self.env.responder(
+            inv.target, inv.action, self.call_connection_id, invitation_timeout_s=inv.timeout_s
+        )
+        inv.done = True
+        rec = inv.record
+        rec.resolved_s = self.since_start()
         if not self.active:
+            rec.outcome = "abandoned"
             return
-        ok = ev.ResultInfo(200, 0, "Action completed successfully.")
-        if action == "transfer":
-            if outcome.accepted:
+        rec.outcome = outcome.label
+        target, ctx, url = inv.target, inv.operation_context, inv.url
+        if not outcome.accepted:
+            failure = outcome.failure or ev.NO_ANSWER
+            rec.result = failure.to_dict()
+            if inv.action == "transfer":
                 self.send_event(
-                    "CallTransferAccepted",
-                    operation_context=operation_context,
-                    result=ok,
-                    extra={"transferTarget": target, **extra},
-                    url=url,
-                )
-                self.request_end(
-                    "transfer", f"transferred to {target['rawId']}", ev.ENDED_BY_TRANSFER
+                    "CallTransferFailed", operation_context=ctx, result=failure, url=url
                 )
             else:
                 self.send_event(
-                    "CallTransferFailed",
-                    operation_context=operation_context,
-                    result=outcome.failure,
+                    "AddParticipantFailed",
+                    operation_context=ctx,
+                    result=failure,
+                    extra={"participant": target},
                     url=url,
                 )
-        elif outcome.accepted:
-            self.participants.append(target)
-            self.report.participants_added.append(target["rawId"])
+            return
+        if inv.action == "transfer":
             self.send_event(
-                "AddParticipantSucceeded",
-                operation_context=operation_context,
-                result=ok,
-                extra={"participant": target},
+                "CallTransferAccepted",
+                operation_context=ctx,
+                result=ev.OK,
+                extra={"transferTarget": target, **inv.extra},
                 url=url,
             )
-            self.participants_updated()
-        else:
+            self.report.transfer_target = rec.target
+            self.report.ended_with_human = display_name(target)
+            self.request_end("transfer", f"transferred to {rec.target}", ev.ENDED_BY_TRANSFER)
+            return
+        self.participants.append(target)
+        self.report.participants_added.append(rec.target)
+        self.send_event(
+            "AddParticipantSucceeded",
+            operation_context=ctx,
+            result=ev.OK,
+            extra={"participant": target},
+            url=url,
+        )
+        self.participants_updated()
+        if outcome.says is not None:
+            self.spawn(self._human_says(target, outcome))
+
+    async def _human_says(self, target: dict[str, Any], outcome: TargetOutcome) -> None:
+        """The added human's line, mixed into what the caller (and the service) hears."""
+        assert outcome.says is not None
+        rate = self.media.rate if self.media is not None else 16000
+        pcm = await asyncio.to_thread(load_pcm, outcome.says, outcome.says_rate, rate)
+        await asyncio.sleep(outcome.says_after_s)
+        if any(p["rawId"] == target["rawId"] for p in self.participants):
+            self.voices.add(str(target["rawId"]), pcm.tobytes())
+
+    def cancel_invitation(
+        self, invitation_id: str, operation_context: str | None, url: str | None
+    ) -> None:
+        """participants:cancelAddParticipant; LookupError for an unknown invitation."""
+        inv = self.invitations.get(invitation_id)
+        if inv is None or inv.action != "add":
+            raise LookupError(invitation_id)
+        extra = {"invitationId": invitation_id}
+        if inv.done or inv.task is None or inv.task.done():
             self.send_event(
-                "AddParticipantFailed",
+                "CancelAddParticipantFailed",
                 operation_context=operation_context,
-                result=outcome.failure,
-                extra={"participant": target},
+                result=ev.INVALID_STATE,
+                extra=extra,
                 url=url,
             )
+            return
+        inv.task.cancel()
+        inv.done = True
+        rec = inv.record
+        rec.outcome = "cancelled"
+        rec.resolved_s = self.since_start()
+        rec.result = ev.INVITATION_CANCELLED.to_dict()
+        self.send_event(
+            "CancelAddParticipantSucceeded",
+            operation_context=operation_context,
+            result=ev.OK,
+            extra=extra,
+            url=url,
+        )
+        # The pending add itself ends too, as a failure with 487 Request Terminated.
+        self.send_event(
+            "AddParticipantFailed",
+            operation_context=inv.operation_context,
+            result=ev.INVITATION_CANCELLED,
+            extra={"participant": inv.target},
+            url=inv.url,
+        )
+
+    def remove_participant(
+        self, target: dict[str, Any], operation_context: str | None, url: str | None
+    ) -> None:
+        """participants:remove; LookupError when the target is not in the call."""
+        match = [p for p in self.participants if p["rawId"] == target["rawId"]]
+        if not match:
+            raise LookupError(target["rawId"])
+        raw_id = str(match[0]["rawId"])
+        self.participants.remove(match[0])
+        self.voices.remove(raw_id)
+        for rec in self.report.target_actions:
+            if rec.action == "add" and rec.target == raw_id and rec.outcome == "answered":
+                rec.removed_s = rec.removed_s or self.since_start()
+        self.send_event(
+            "RemoveParticipantSucceeded",
+            operation_context=operation_context,
+            result=ev.OK,
+            extra={"participant": match[0]},
+            url=url,
+        )
+        self.participants_updated()
+
+    # ------------------------------------------------------------ media operations
+
+    def start_play(self, operation_context: str | None, url: str | None) -> None:
+        """:play — no audio is played; PlayCompleted after PLAY_S unless cancelled."""
+        play = PendingPlay(operation_context, url)
+        self.plays.append(play)
+        play.task = self.spawn(self._play(play))
+
+    async def _play(self, play: PendingPlay) -> None:
+        await asyncio.sleep(PLAY_S)
+        self.plays.remove(play)
+        if self.active:
+            self.send_event(
+                "PlayCompleted",
+                operation_context=play.operation_context,
+                result=ev.OK,
+                url=play.url,
+            )
+
+    def start_recognize(
+        self,
+        settings: RecognizeSettings,
+        body: dict[str, Any],
+        operation_context: str | None,
+        url: str | None,
+    ) -> None:
+        """:recognize; MediaBusyError if one runs and this one doesn't interrupt it."""
+        if self.recognizer is not None:
+            if not body.get("interruptCallMediaOperation"):
+                raise MediaBusyError
+            self._recognize_canceled()
+        options = body.get("recognizeOptions")
+        record = RecognizeRecord(
+            input_type=settings.input_type,
+            options=copy.deepcopy(options) if isinstance(options, dict) else {},
+            started_s=round(self.tick * FRAME_S, 3),
+            operation_context=operation_context,
+        )
+        self.report.recognitions.append(record)
+        self.recognizer = Recognizer(settings, record, operation_context, url)
+
+    def cancel_media_operations(self) -> None:
+        """:cancelAllMediaOperations — PlayCanceled / RecognizeCanceled for what runs."""
+        plays, self.plays = self.plays, []
+        for play in plays:
+            if play.task is not None:
+                play.task.cancel()
+            self.send_event("PlayCanceled", operation_context=play.operation_context, url=play.url)
+        self._recognize_canceled()
+
+    def _recognize_canceled(self) -> None:
+        rz = self.recognizer
+        if rz is None:
+            return
+        self._drop_recognizer("RecognizeCanceled")
+        # §3.2: RecognizeCanceled has no extra fields (the SDK fixture has no
+        # resultInformation either).
+        self.send_event("RecognizeCanceled", operation_context=rz.operation_context, url=rz.url)
+
+    def _drop_recognizer(self, outcome: str) -> None:
+        rz, self.recognizer = self.recognizer, None
+        if rz is not None:
+            rz.record.outcome = outcome
+            rz.record.ended_s = round(self.tick * FRAME_S, 3)
+
+    def dtmf_pressed(self, now_s: float, digit: str) -> None:
+        """The clock fired a caller DTMF tone: feed the running recognize, if any."""
+        rz = self.recognizer
+        if rz is not None and self.active:
+            self._recognize_result(rz, rz.on_tone(DTMF_NAMES.get(digit, digit), now_s))
+
+    def recognize_tick(self, now_s: float) -> None:
+        rz = self.recognizer
+        if rz is not None and self.active:
+            self._recognize_result(rz, rz.on_tick(now_s))
+
+    def _recognize_result(self, rz: Recognizer, outcome: RecognizeOutcome | None) -> None:
+        if outcome is None:
+            return
+        self._drop_recognizer(outcome.event)
+        rz.record.sub_code = outcome.result.sub_code
+        self.send_event(
+            outcome.event,
+            operation_context=rz.operation_context,
+            result=outcome.result,
+            extra=outcome.extra,
+            url=rz.url,
+        )
 
     def start_media_later(self, operation_context: str | None, url: str | None) -> None:
         """:startMediaStreaming — open the socket now (the clock is already running)."""
@@ -402,10 +654,12 @@ class EmulatedCall:
             "correlationId": self.correlation_id,
         }
         if self.script.custom_context:
-            data["customContext"] = {
-                "sipHeaders": dict(self.script.custom_context.get("sipHeaders", {})),
-                "voipHeaders": dict(self.script.custom_context.get("voipHeaders", {})),
-            }
+            # §1.3: header names and values exactly as the script gives them (X-MS-Custom-*,
+            # UUI); both maps are always present, as in the spec example.
+            context = copy.deepcopy(self.script.custom_context)
+            context.setdefault("sipHeaders", {})
+            context.setdefault("voipHeaders", {})
+            data["customContext"] = context
         event = ev.incoming_call_event(
             data, schema=self.env.eventgrid.schema, event_id=self.event_id
         )
@@ -543,6 +797,9 @@ class EmulatedCall:
             if self.report.media_closed_by is None:
                 self.report.media_closed_by = "emulator"
         self.state = "disconnected"
+        self._drop_recognizer("call ended")
+        for recording in self.recordings:
+            recording.call_ended(notify=not self._service_left)
         if not self._service_left:  # else the service already got its CallDisconnected
             self._media_stopped(self.operation_context, None, "subscriptionStopped")
             self.send_event(
@@ -560,6 +817,10 @@ class EmulatedCall:
             self.report.ended_by = "timeout"
             self.report.end_reason = "emulator stopped during the call"
         self.close_caller()  # before the awaits below, which a stopping emulator may cut
+        for inv in self.invitations.values():
+            if not inv.done:
+                inv.done = True
+                inv.record.outcome = "abandoned"
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -35,14 +35,20 @@ class CallbackSender:
         self._issuer = issuer
         self._records = records
         self._t0 = t0
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        # (url, event, loop time before which it must not be sent)
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], float] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
-    def send(self, url: str, event: dict[str, Any]) -> None:
-        """Queue one CloudEvent for ``url`` (query string kept exactly as given)."""
+    def send(self, url: str, event: dict[str, Any], delay_s: float = 0.0) -> None:
+        """Queue one CloudEvent for ``url`` (query string kept exactly as given).
+
+        ``delay_s`` holds it back that long (e.g. so the REST response that caused it
+        reaches the service first); events behind it wait too, so order is kept.
+        """
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="acs-emulator-callbacks")
-        self._queue.put_nowait((url, event))
+        not_before = asyncio.get_running_loop().time() + delay_s if delay_s > 0 else 0.0
+        self._queue.put_nowait((url, event, not_before))
 
     async def drain(self, limit_s: float = DELIVERY_TIMEOUT_S + 1) -> None:
         """Wait until every queued event was delivered (or failed), then stop the task."""
@@ -68,7 +74,11 @@ class CallbackSender:
             item = await self._queue.get()
             if item is None:
                 return
-            await self._deliver(*item)
+            url, event, not_before = item
+            wait = not_before - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._deliver(url, event)
 
     async def _deliver(self, url: str, event: dict[str, Any]) -> None:
         name = str(event.get("type", "")).removeprefix(_PREFIX)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .humans import Human, parse_human_spec
 from .server import AcsEmulator, run_emulator_forever
 
 DEFAULT_PORT = 8765
@@ -45,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="base64 ACS access key the service signs with (env CALLBRIDGE_EMULATOR_ACCESS_KEY)",
     )
     emu.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
+    emu.add_argument(
+        "--human",
+        action="append",
+        default=[],
+        metavar="TARGET=BEHAVIOUR[,ring=S][,says=WAV][,timeout=S]",
+        help="how a transfer/add-participant target responds: answer|decline|busy|no_answer "
+        "(repeatable; TARGET is +E.164, 8:acs:..., or * for everyone else)",
+    )
     emu.set_defaults(func=run_emulator_command)
 
     call = subparsers.add_parser("call", help="place one call through a running ACS emulator")
@@ -56,6 +65,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     call.add_argument("--duplicate", action="store_true", help="deliver IncomingCall twice")
     call.add_argument("--record", default=None, metavar="OUT.wav", help="stereo WAV")
     call.add_argument("--from-number", default=None)
+    call.add_argument("--to-number", default=None, help="the number called (default: ACS number)")
+    call.add_argument(
+        "--sip-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="IncomingCall customContext.sipHeaders, e.g. X-MS-Custom-Ticket=123 (repeatable)",
+    )
+    call.add_argument(
+        "--voip-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="IncomingCall customContext.voipHeaders (repeatable)",
+    )
     call.add_argument("--max-duration", type=float, default=None, metavar="S")
     call.add_argument(
         "--emulator",
@@ -75,8 +99,14 @@ def run_emulator_command(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
+        humans: dict[str, Human] = dict(parse_human_spec(spec) for spec in args.human)
         emu = AcsEmulator(
-            args.webhook, args.access_key, host=args.host, port=args.port, event_schema=args.schema
+            args.webhook,
+            args.access_key,
+            host=args.host,
+            port=args.port,
+            event_schema=args.schema,
+            humans=humans,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -89,6 +119,8 @@ def run_emulator_command(args: argparse.Namespace) -> int:
         print(f"  JWKS:     {emu.jwks_url}")
         print(f"  issuer:   {emu.issuer}")
         print(f"  audience: {emu.audience}")
+        for target, human in sorted(emu.humans.to_dict()["targets"].items()):
+            print(f"  human:    {target} -> {human['behaviour']} (ring {human['ring_s']:g} s)")
         sys.stdout.flush()
         forever = asyncio.create_task(run_emulator_forever(emu))
         # Ctrl-C is handled by asyncio.run; make `kill` (SIGTERM) shut down cleanly too.
@@ -117,6 +149,16 @@ def _parse_dtmf(items: list[str]) -> list[list[Any]]:
     return out
 
 
+def _parse_headers(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{flag} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
 def call_command(args: argparse.Namespace) -> int:
     audio = Path(args.audio)
     if not audio.is_file():
@@ -124,6 +166,8 @@ def call_command(args: argparse.Namespace) -> int:
         return 2
     try:
         dtmf = _parse_dtmf(args.dtmf)
+        sip = _parse_headers(args.sip_header, "--sip-header")
+        voip = _parse_headers(args.voip_header, "--voip-header")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -135,7 +179,10 @@ def call_command(args: argparse.Namespace) -> int:
         "record_path": str(Path(args.record).resolve()) if args.record else None,
         "max_duration_s": args.max_duration,
         "from_number": args.from_number,
+        "to_number": args.to_number,
     }
+    if sip or voip:
+        body["custom_context"] = {"sipHeaders": sip, "voipHeaders": voip}
     url = args.emulator.rstrip("/")
     try:
         resp = httpx.post(
@@ -182,8 +229,15 @@ def _summary(r: dict[str, Any]) -> str:
         lines.append("caller heard nothing from the agent")
     if r.get("stop_audio_times"):
         lines.append("StopAudio at: " + ", ".join(f"{t:.2f}s" for t in r["stop_audio_times"]))
+    for a in r.get("target_actions") or []:
+        lines.append(f"{a['action']} {a['target']}: {a['outcome']}")
     if r.get("transfer_target"):
         lines.append(f"transferred to {r['transfer_target']}")
+    if r.get("ended_with_human"):
+        lines.append(f"the caller ended up with {r['ended_with_human']}")
+    for rec in r.get("recordings") or []:
+        states = " -> ".join(f"{s['state']}({s['by']})" for s in rec["states"])
+        lines.append(f"call recording: {states}")
     if r.get("recording_path"):
         lines.append(f"recording: {r['recording_path']}")
     lines.append(f"ended by {r.get('ended_by')}: {r.get('end_reason')} ({r.get('duration_s')} s)")

@@ -18,25 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import events as ev
+from .events import DTMF_NAMES
 from .media import audio_frame, dtmf_frame
-from .playout import FRAME_S, HeardTracker, Timeline
+from .playout import FRAME_S, HeardTracker, Timeline, mix
 from .script import load_caller_audio
 
 if TYPE_CHECKING:
     from .call import EmulatedCall
-
-# §3.3: callback events name tones ("eight", "pound"); the socket carries the digit.
-DTMF_NAMES = {
-    **{
-        str(i): n for i, n in enumerate("zero one two three four five six seven eight nine".split())
-    },
-    "*": "asterisk",
-    "#": "pound",
-    "A": "a",
-    "B": "b",
-    "C": "c",
-    "D": "d",
-}
 
 
 async def run_clock(call: EmulatedCall) -> None:
@@ -90,6 +78,8 @@ async def run_clock(call: EmulatedCall) -> None:
                 await _timed_event(call, now_s, event.kind, event.payload)
                 if event.future is not None and not event.future.done():
                     event.future.set_result(round(now_s, 3))
+            if call.recognizer is not None:
+                call.recognize_tick(now_s)
             pulled = audio.pull(tick)
             if pulled is None:
                 frame, silent, b64 = silence, True, silence_b64
@@ -99,11 +89,18 @@ async def run_clock(call: EmulatedCall) -> None:
                 b64 = base64.b64encode(frame).decode("ascii")
                 if utt.live:
                     last_busy = tick + 1
+            # Added humans speak into the call: the service's mixed audio carries them
+            # with the caller, and the caller hears them with the agent.
+            voices = call.voices.pull(frame_bytes) if call.voices else None
+            if voices is not None:
+                mixed = mix(frame, voices) or frame
+                silent = mixed == silence
+                b64 = base64.b64encode(mixed).decode("ascii")
             sock = call.socket
             if sock is not None and await sock.send(audio_frame(b64, caller_id, silent)):
                 call.report.frames_sent += 1
             audio.frame_sent()  # resolves say() once its last frame is out
-            agent = call.playout.pull(tick)
+            agent = mix(call.playout.pull(tick), voices)
             heard.add(tick, agent)
             timeline.add(frame, agent)
             if heard.last_tick == tick:
@@ -152,6 +149,7 @@ async def _timed_event(call: EmulatedCall, now_s: float, kind: str, payload: str
     if sock is not None and call.media is not None and call.media.dtmf:
         if await sock.send(dtmf_frame(payload)):
             call.report.dtmf_sent.append((round(now_s, 3), payload))
+    call.dtmf_pressed(now_s, payload)  # a running :recognize collects it too
     if call.continuous_dtmf and call.active:  # not after the service has left the call
         # §3.3 ContinuousDtmfRecognitionToneReceived uses tone names ("eight", "pound").
         call.dtmf_sequence += 1

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .eventgrid import WebhookValidationError
+from .humans import DEFAULT_KEY, human_from_json
 from .script import CallScript
 
 if TYPE_CHECKING:
@@ -40,9 +41,17 @@ def script_from_json(body: dict[str, Any]) -> CallScript:
         if body.get(name) is not None:
             setattr(script, name, float(body[name]))
     script.duplicate_delivery = bool(body.get("duplicate_delivery", False))
+    if body.get("hangup_when_agent_hangs_up") is not None:
+        script.hangup_when_agent_hangs_up = bool(body["hangup_when_agent_hangs_up"])
     script.dtmf = [(float(t), str(d)) for t, d in body.get("dtmf") or []]
-    if isinstance(body.get("custom_context"), dict):
-        script.custom_context = body["custom_context"]
+    context = body.get("custom_context")
+    if context is not None:
+        if not isinstance(context, dict) or not all(
+            isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+            for v in context.values()
+        ):
+            raise ValueError("custom_context must map sipHeaders/voipHeaders to string maps")
+        script.custom_context = context
     return script
 
 
@@ -65,4 +74,35 @@ def control_routes(emu: AcsEmulator) -> list[web.RouteDef]:
             return web.json_response({"error": str(exc)}, status=502)
         return web.json_response(report.to_dict())
 
-    return [web.get("/emulator/healthz", healthz), web.post("/emulator/calls", place)]
+    async def get_humans(request: web.Request) -> web.Response:
+        return web.json_response(emu.humans.to_dict())
+
+    async def set_humans(request: web.Request) -> web.Response:
+        """{"+1425...": "decline", "8:acs:...": {"behaviour": "answer", "ring_s": 1}, "*": ...}
+        (PUT replaces the per-target humans, POST adds to them)."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object of target -> human")
+            parsed = {str(k): human_from_json(v) for k, v in body.items()}
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if request.method == "PUT":
+            emu.humans.clear()
+        for target, human in parsed.items():
+            emu.humans.set(target, human)
+        return web.json_response(emu.humans.to_dict())
+
+    async def clear_humans(request: web.Request) -> web.Response:
+        emu.humans.clear()
+        emu.humans.set(DEFAULT_KEY, "answer")
+        return web.json_response(emu.humans.to_dict())
+
+    return [
+        web.get("/emulator/healthz", healthz),
+        web.post("/emulator/calls", place),
+        web.get("/emulator/humans", get_humans),
+        web.put("/emulator/humans", set_humans),
+        web.post("/emulator/humans", set_humans),
+        web.delete("/emulator/humans", clear_humans),
+    ]

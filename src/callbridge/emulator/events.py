@@ -16,14 +16,25 @@ ACS_TOPIC = (
 
 @dataclass(frozen=True)
 class ResultInfo:
-    """``resultInformation`` codes from §3.3/§3.4."""
+    """``resultInformation`` codes from §3.3/§3.4.
+
+    ``sip`` / ``q850`` become ``sipDetails`` / ``q850Details`` (§3.1: present only when
+    the SBC/carrier supplied them, e.g. a PSTN target that declined or was busy).
+    """
 
     code: int
     sub_code: int
     message: str
+    sip: tuple[int, str] | None = None
+    q850: tuple[int, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "subCode": self.sub_code, "message": self.message}
+        out: dict[str, Any] = {"code": self.code, "subCode": self.sub_code, "message": self.message}
+        if self.sip is not None:
+            out["sipDetails"] = {"code": self.sip[0], "message": self.sip[1]}
+        if self.q850 is not None:
+            out["q850Details"] = {"code": self.q850[0], "message": self.q850[1]}
+        return out
 
 
 OK = ResultInfo(200, 0, "Action completed successfully.")
@@ -37,6 +48,60 @@ ENDED_BY_TRANSFER = ResultInfo(200, 7015, "The conversation has ended. DiagCode:
 # §3.3 / §4.2: media WebSocket could not be established.
 MEDIA_FAILED = ResultInfo(500, 8603, "Action failed, not able to establish websocket connection.")
 
+# Transfer / add-participant targets that don't pick up (§3.4: 560xxx = the SBC's final
+# SIP response on an outbound leg; sipDetails/q850Details as a carrier supplies them).
+DECLINED = ResultInfo(
+    603,
+    560603,
+    "Call declined by the remote participant. DiagCode: 560603#603.",
+    sip=(603, "Decline"),
+    q850=(21, "Call rejected"),
+)
+BUSY = ResultInfo(
+    486,
+    560486,
+    "The remote participant is busy. DiagCode: 560486#486.",
+    sip=(486, "Busy Here"),
+    q850=(17, "User busy"),
+)
+NO_ANSWER = ResultInfo(
+    480,
+    560480,
+    "The remote participant did not answer. DiagCode: 560480#480.",
+    sip=(480, "Temporarily Unavailable"),
+    q850=(19, "No answer from user (user alerted)"),
+)
+# The app cancelled a ringing invitation (participants:cancelAddParticipant); §3.4 487.
+INVITATION_CANCELLED = ResultInfo(
+    487, 0, "The invitation was cancelled by the application.", sip=(487, "Request Terminated")
+)
+# §3.4 400/8585: invalid in the current state (cancelling an invitation that has ended).
+INVALID_STATE = ResultInfo(400, 8585, "Action is invalid in the current state.")
+
+# Recognize (§3.3/§3.4).
+RECOGNIZE_MAX_TONES = ResultInfo(200, 8531, "Action completed, max digits received.")
+RECOGNIZE_STOP_TONE = ResultInfo(200, 8514, "Action completed as stop tone was detected.")
+RECOGNIZE_INTER_TONE = ResultInfo(
+    200, 8532, "Action completed, inter-digit silence timeout reached."
+)
+RECOGNIZE_TONE_MATCHED = ResultInfo(200, 8533, "Action completed, DTMF option matched.")
+RECOGNIZE_SILENCE = ResultInfo(400, 8510, "Action failed, initial silence timeout reached.")
+RECOGNIZE_WRONG_TONE = ResultInfo(400, 8534, "Action failed, incorrect tone entered.")
+
+# §3.3: callback events name tones ("eight", "pound"); the media socket carries the digit.
+DTMF_NAMES = {
+    **{
+        str(i): n for i, n in enumerate("zero one two three four five six seven eight nine".split())
+    },
+    "*": "asterisk",
+    "#": "pound",
+    "A": "a",
+    "B": "b",
+    "C": "c",
+    "D": "d",
+}
+TONE_NAMES = frozenset(DTMF_NAMES.values())
+
 
 def callback_event(
     name: str,
@@ -48,8 +113,13 @@ def callback_event(
     operation_context: str | None = None,
     result: ResultInfo | None = None,
     extra: dict[str, Any] | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """One CloudEvent 1.0 as in §3.1 (the caller wraps it in a one-element array)."""
+    """One CloudEvent 1.0 as in §3.1 (the caller wraps it in a one-element array).
+
+    ``source`` overrides ``calling/callConnections/<id>`` (recording events use
+    ``calling/recordings/<serverCallId>/recordingId/<recordingId>``).
+    """
     type_ = EVENT_PREFIX + name
     data: dict[str, Any] = {"version": api_version}
     if operation_context is not None:
@@ -66,7 +136,7 @@ def callback_event(
             "publicEventType": type_,
         }
     )
-    source = f"calling/callConnections/{call_connection_id}"
+    source = source or f"calling/callConnections/{call_connection_id}"
     return {
         "id": new_id(),
         "source": source,

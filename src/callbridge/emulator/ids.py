@@ -19,6 +19,30 @@ def acs_user_identifier(user_id: str) -> dict[str, Any]:
     return {"kind": "communicationUser", "rawId": user_id, "communicationUser": {"id": user_id}}
 
 
+def identifier_for(target: str) -> dict[str, Any]:
+    """A number ("+1425...", "4:+1425...") or an ACS user id ("8:acs:...") as ACS emits it."""
+    if target.startswith("4:"):
+        return phone_identifier(target[2:])
+    if target.startswith("+"):
+        return phone_identifier(target)
+    if target.startswith("8:"):
+        return acs_user_identifier(target)
+    raise ValueError(f"{target!r} is neither a +E.164 number nor an 8:acs: user id")
+
+
+def raw_id_for(target: str) -> str:
+    """The rawId a target key stands for: "+1425..." -> "4:+1425...", others unchanged."""
+    return f"4:{target}" if target.startswith("+") else target
+
+
+def display_name(identifier: dict[str, Any]) -> str:
+    """A phone number as "+1425...", anything else as its rawId."""
+    phone = identifier.get("phoneNumber")
+    if isinstance(phone, dict) and "value" in phone:
+        return str(phone["value"])
+    return str(identifier.get("rawId", ""))
+
+
 def identifier_from_request(model: Any) -> dict[str, Any] | None:
     """Normalise an identifier from a request (the SDK omits ``kind``, §2.4 / quirk 8)."""
     if not isinstance(model, dict):
@@ -63,6 +87,12 @@ def new_id() -> str:
 def iso_now_ms() -> str:
     """ISO-8601 UTC with milliseconds and ``Z`` (media frame ``timestamp``, §4.3)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_now_offset_7() -> str:
+    """``startDateTime`` of RecordingStateChanged: 7 fractional digits and +00:00 (§3.3)."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0+00:00"
 
 
 def iso_now_7() -> str:

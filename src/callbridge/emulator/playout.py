@@ -91,6 +91,52 @@ class HeardTracker:
         return [(round(a * FRAME_S, 3), round(b * FRAME_S, 3)) for a, b in self._segments]
 
 
+class Voices:
+    """What other people on the call say (simulated humans after an add-participant),
+    one buffer per speaker, mixed 20 ms per tick into what the caller hears and into the
+    mixed audio the service receives."""
+
+    def __init__(self) -> None:
+        self._pcm: dict[str, bytearray] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._pcm)
+
+    def add(self, speaker: str, pcm: bytes) -> None:
+        if pcm:
+            self._pcm.setdefault(speaker, bytearray()).extend(pcm)
+
+    def remove(self, speaker: str) -> None:
+        self._pcm.pop(speaker, None)
+
+    def pull(self, frame_bytes: int) -> bytes | None:
+        """The next 20 ms of everyone speaking, mixed; ``None`` when nobody is."""
+        if not self._pcm:
+            return None
+        frames: list[bytes | None] = []
+        for speaker in list(self._pcm):
+            buf = self._pcm[speaker]
+            frame = bytes(buf[:frame_bytes])
+            del buf[:frame_bytes]
+            if len(frame) < frame_bytes:
+                frame += bytes(frame_bytes - len(frame))
+            frames.append(frame)
+            if not buf:
+                del self._pcm[speaker]
+        return mix(*frames)
+
+
+def mix(*frames: bytes | None) -> bytes | None:
+    """Sum equal-length PCM16 frames with clipping; ``None`` frames are absent."""
+    present = [f for f in frames if f is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    acc = np.zeros(len(present[0]) // 2, dtype=np.int32)
+    for frame in present:
+        acc += np.frombuffer(frame, dtype="<i2")
+    return np.clip(acc, -32768, 32767).astype("<i2").tobytes()
+
+
 def is_audible(frame: bytes) -> bool:
     samples = np.frombuffer(frame, dtype="<i2")
     return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > SILENCE_PEAK

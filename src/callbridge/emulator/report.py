@@ -35,6 +35,55 @@ class RestRecord:
 
 
 @dataclass
+class TargetRecord:
+    """One transferToParticipant / participants:add and how its target responded."""
+
+    action: str  # "transfer" | "add"
+    target: str  # rawId, e.g. "4:+14255550100"
+    requested_s: float  # seconds since the call was placed
+    # "ringing" | "answered" | "declined" | "busy" | "no_answer" | "failed" | "cancelled"
+    # | "abandoned" (the call or the bot's leg ended first)
+    outcome: str = "ringing"
+    resolved_s: float | None = None
+    invitation_id: str | None = None  # adds: what the 202 returned
+    operation_context: str | None = None
+    # customCallingContext exactly as received (sipHeaders X-MS-Custom-*/UUI, voipHeaders)
+    custom_calling_context: dict[str, Any] | None = None
+    invitation_timeout_s: float | None = None
+    transferee: str | None = None
+    result: dict[str, Any] | None = None  # resultInformation of the *Failed event
+    removed_s: float | None = None  # participants:remove of an added human
+
+
+@dataclass
+class RecordingStateRecord:
+    state: str  # "active" | "inactive"
+    by: str  # "start" | "pause" | "resume" | "stop" | "call ended"
+    t: float  # seconds since the call was placed
+
+
+@dataclass
+class RecordingRecord:
+    id: str
+    options: dict[str, Any]  # the start request body as received
+    callback_url: str  # where its RecordingStateChanged events go
+    states: list[RecordingStateRecord] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass
+class RecognizeRecord:
+    input_type: str  # recognizeInputType as received
+    options: dict[str, Any]  # recognizeOptions as received
+    started_s: float  # media time (seconds since media start)
+    operation_context: str | None = None
+    outcome: str | None = None  # RecognizeCompleted | RecognizeFailed | RecognizeCanceled
+    sub_code: int | None = None
+    tones: list[str] = field(default_factory=list)  # callback vocabulary ("five", "pound")
+    ended_s: float | None = None
+
+
+@dataclass
 class CallReport:
     answered: bool = False
     answer_count: int = 0  # successful answers for this incoming call (good service: 1)
@@ -67,6 +116,12 @@ class CallReport:
     transfer_target: str | None = None
     custom_context: dict[str, Any] | None = None
     participants_added: list[str] = field(default_factory=list)
+    target_actions: list[TargetRecord] = field(default_factory=list)
+    # The caller stayed with this human after the bot left (hang_up not for everyone) or
+    # was transferred to them: "+1425..." (or the rawId of a non-phone target).
+    ended_with_human: str | None = None
+    recordings: list[RecordingRecord] = field(default_factory=list)
+    recognitions: list[RecognizeRecord] = field(default_factory=list)
     recording_path: str | None = None
     duration_s: float = 0.0
     heard_pcm: bytes = field(default=b"", repr=False)
@@ -114,8 +169,21 @@ class CallReport:
             lines.append(f"service hung up at {self.service_hung_up_s:.2f}s")
         cbs = ", ".join(f"{c.type}={c.status}" for c in self.callbacks)
         lines.append(f"callbacks: {cbs or '-'}")
+        for a in self.target_actions:
+            inv = f" invitation {a.invitation_id}" if a.invitation_id else ""
+            lines.append(f"{a.action} {a.target}: {a.outcome}{inv}")
         if self.transfer_target:
             lines.append(f"transferred to {self.transfer_target}")
+        if self.ended_with_human:
+            lines.append(f"the caller ended up with {self.ended_with_human}")
+        for rec in self.recordings:
+            states = " -> ".join(f"{s.state}({s.by})" for s in rec.states)
+            lines.append(f"call recording {rec.id[:12]}...: {states}")
+        for rz in self.recognitions:
+            lines.append(
+                f"recognize {rz.input_type}: {rz.outcome or 'running'} {rz.sub_code or ''}"
+                f" {' '.join(rz.tones)}".rstrip()
+            )
         if self.recording_path:
             lines.append(f"recording: {self.recording_path}")
         lines.append(f"ended by {self.ended_by}: {self.end_reason} after {self.duration_s:.2f}s")

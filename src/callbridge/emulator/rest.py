@@ -7,12 +7,9 @@ that takes time (callbacks, socket work) is scheduled on the call.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +19,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from . import events as ev
-from .call import AnswerError, EmulatedCall, MediaConfig
+from .call import AnswerError, EmulatedCall, MediaBusyError, MediaConfig
 from .hmac_auth import HmacError, verify_request
-from .ids import identifier_from_request, new_id
+from .ids import identifier_from_request
 from .media import parse_audio_format
+from .recognize import parse_recognize
+from .recording import CallRecording, validate_start
 from .report import RestRecord
 
 log = logging.getLogger("callbridge.emulator")
@@ -98,13 +97,50 @@ def _opt_str(body: Json, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+# §1.3 custom context limits: ≤ 5 custom SIP headers (X-MS-Custom-*, or X-* since SDK
+# 1.5.0) + the UUI header, ≤ 1000 VoIP headers; key ≤ 64, SIP value ≤ 256, VoIP ≤ 1024.
+UUI_HEADERS = ("user-to-user", "usertouser")
+
+
+def _custom_context(body: Json) -> Json | None:
+    """``customCallingContext`` validated against the limits; kept exactly as received."""
+    ctx = body.get("customCallingContext")
+    if ctx is None:
+        return None
+    if not isinstance(ctx, dict):
+        raise bad_request("customCallingContext must be an object.")
+    sip = ctx.get("sipHeaders") or {}
+    voip = ctx.get("voipHeaders") or {}
+    for name, headers, value_max in [("sipHeaders", sip, 256), ("voipHeaders", voip, 1024)]:
+        if not isinstance(headers, dict):
+            raise bad_request(f"customCallingContext.{name} must be an object.")
+        for key, value in headers.items():
+            if not isinstance(value, str):
+                raise bad_request(f"{name} header {key!r} must have a string value.")
+            if not key or len(key) > 64:
+                raise bad_request(f"{name} header name {key!r} must be 1-64 characters.")
+            if len(value) > value_max:
+                raise bad_request(f"{name} header {key!r}: value longer than {value_max}.")
+    custom = [k for k in sip if k.lower() not in UUI_HEADERS]
+    bad = [k for k in custom if not k.lower().startswith("x-")]
+    if bad:
+        raise bad_request(
+            f"Custom SIP header {bad[0]!r} must start with X-MS-Custom- (or X-) or be User-To-User."
+        )
+    if len(custom) > 5:
+        raise bad_request("At most 5 custom SIP headers (plus User-To-User) are allowed.")
+    if len(voip) > 1000:
+        raise bad_request("At most 1000 VoIP headers are allowed.")
+    return ctx
+
+
 class CallTables:
     """The emulator's calls, indexed the ways REST requests address them."""
 
     def __init__(self) -> None:
         self.by_context: dict[str, EmulatedCall] = {}
         self.by_id: dict[str, EmulatedCall] = {}
-        self.recordings: dict[str, Json] = {}
+        self.recordings: dict[str, CallRecording] = {}
 
     def active(self, call_id: str) -> EmulatedCall:
         call = self.by_id.get(call_id)
@@ -269,28 +305,42 @@ class RestApi:
             extra: Json = {}
             if (transferee := identifier_from_request(body.get("transferee"))) is not None:
                 extra["transferee"] = transferee
-            call.report.transfer_target = target["rawId"]
-            if body.get("customCallingContext") is not None:
-                call.report.custom_context = body["customCallingContext"]
-            call.spawn(call.run_target_action("transfer", target, extra, ctx, url))
+            custom = _custom_context(body)
+            if custom is not None:
+                call.report.custom_context = custom
+            call.start_target_action(
+                "transfer",
+                target,
+                operation_context=ctx,
+                url=url,
+                custom_context=custom,
+                extra=extra,
+            )
             return 202, {"operationContext": ctx}
         if action == "play":
             sources = _require(body, "playSources")
             if not isinstance(sources, list):
                 raise bad_request("The playSources field must be a list.")
-            call.spawn(
-                _later(
-                    0.1,
-                    lambda: call.send_event(
-                        "PlayCompleted", operation_context=ctx, result=ev.OK, url=url
-                    ),
-                )
-            )
+            call.start_play(ctx, url)
             return 202, None
         if action == "cancelAllMediaOperations":
+            call.cancel_media_operations()
             return 202, None
         if action == "recognize":
-            _require(body, "recognizeInputType")
+            try:
+                settings = parse_recognize(body)
+            except ValueError as exc:
+                raise bad_request(str(exc)) from exc
+            try:
+                call.start_recognize(settings, body, ctx, url)
+            except MediaBusyError:
+                # §3.4 412/8583: incompatible media operation running.
+                raise AcsError(
+                    412,
+                    "8583",
+                    "A recognize operation is already running; set "
+                    "interruptCallMediaOperation to replace it.",
+                ) from None
             return 202, None
         if action == "startContinuousDtmfRecognition":
             _identifier(body, "targetParticipant")
@@ -329,34 +379,45 @@ class RestApi:
         url = _opt_str(body, "operationCallbackUri")
         if action == "add":
             target = _identifier(body, "participantToAdd")
-            if body.get("customCallingContext") is not None:
-                call.report.custom_context = body["customCallingContext"]
-            call.spawn(call.run_target_action("add", target, {}, ctx, url))
+            timeout = body.get("invitationTimeoutInSeconds")
+            if timeout is not None and (
+                not isinstance(timeout, int | float)
+                or isinstance(timeout, bool)
+                or not 0 <= timeout <= 180
+            ):
+                raise bad_request("invitationTimeoutInSeconds must be 0-180.")
+            custom = _custom_context(body)
+            if custom is not None:
+                call.report.custom_context = custom
+            inv = call.start_target_action(
+                "add",
+                target,
+                operation_context=ctx,
+                url=url,
+                custom_context=custom,
+                timeout_s=float(timeout) if timeout is not None else None,
+            )
             return 202, {
                 "participant": _participant(target),
                 "operationContext": ctx,
-                "invitationId": new_id(),
+                "invitationId": inv.id,
             }
         if action == "remove":
             target = _identifier(body, "participantToRemove")
-            match = [p for p in call.participants if p["rawId"] == target["rawId"]]
-            if not match:
-                raise not_found("Participant")
-            call.participants.remove(match[0])
-            call.send_event(
-                "RemoveParticipantSucceeded",
-                operation_context=ctx,
-                result=ev.OK,
-                extra={"participant": match[0]},
-                url=url,
-            )
-            call.participants_updated()
+            try:
+                call.remove_participant(target, ctx, url)
+            except LookupError:
+                raise not_found("Participant") from None
             return 202, {"operationContext": ctx}
         if action == "mute":
             _require(body, "targetParticipants")
             return 200, {"operationContext": ctx}
         if action == "cancelAddParticipant":
-            invitation = _require(body, "invitationId")
+            invitation = str(_require(body, "invitationId"))
+            try:
+                call.cancel_invitation(invitation, ctx, url)
+            except LookupError:
+                raise not_found("Invitation") from None
             return 202, {"invitationId": invitation, "operationContext": ctx}
         raise bad_request(f"Operation participants:{action} is not supported by the ACS emulator.")
 
@@ -378,27 +439,37 @@ class RestApi:
                 if not found:
                     raise not_found()
                 call = found[0]
+            elif isinstance(locator, dict) and (
+                locator.get("groupCallId") or locator.get("roomId")
+            ):
+                raise bad_request("Group and room call locators are not supported by the emulator.")
             else:
                 raise bad_request("Either callLocator or callConnectionId is required.")
-            rec_id = base64.urlsafe_b64encode(secrets.token_bytes(48)).decode("ascii")
-            recs[rec_id] = {
-                "recordingId": rec_id,
-                "recordingState": "active",
-                "recordingKind": "azureCommunicationServices",
-            }
-            return 200, dict(recs[rec_id]), call
+            try:
+                validate_start(body)
+            except ValueError as exc:
+                err = bad_request(str(exc))
+                err.call = call
+                raise err from exc
+            recording = CallRecording(call, body)
+            recs[recording.id] = recording
+            return 200, recording.properties(), call
         m = re.fullmatch(r"/calling/recordings/([^/:]+)(?::(pause|resume))?", path)
-        if m is None or m[1] not in recs:
+        rec = recs.get(m[1]) if m is not None else None
+        # A stopped recording, or one whose call the service no longer controls, is gone.
+        if m is None or rec is None or rec.stopped or not rec.call.active:
             raise not_found("Recording")
-        rec = recs[m[1]]
         if m[2] and method == "POST":
-            rec["recordingState"] = "inactive" if m[2] == "pause" else "active"
-            return 202, None, None
+            if m[2] == "pause":
+                rec.pause()
+            else:
+                rec.resume()
+            return 202, None, rec.call
         if not m[2] and method == "GET":
-            return 200, dict(rec), None
+            return 200, rec.properties(), rec.call
         if not m[2] and method == "DELETE":
-            rec["recordingState"] = "inactive"
-            return 204, None, None
+            rec.stop()
+            return 204, None, rec.call
         raise AcsError(404, "NotFound", f"No ACS emulator operation for {method} {path}")
 
 
@@ -433,8 +504,3 @@ def _participant(identifier: Json) -> Json:
 
 def _everyone(call: EmulatedCall) -> list[Json]:
     return [*call.participants, call.bot]
-
-
-async def _later(delay: float, action: Callable[[], None]) -> None:
-    await asyncio.sleep(delay)
-    action()

@@ -70,11 +70,16 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 def load_caller_audio(script: CallScript, call_rate: int) -> np.ndarray:
     """Caller audio as int16 samples at the call rate (blocking: run in a thread)."""
-    if isinstance(script.audio, bytes | bytearray):
-        pcm = pcm_from_bytes(bytes(script.audio))
-        rate = script.audio_rate
+    return load_pcm(script.audio, script.audio_rate, call_rate)
+
+
+def load_pcm(source: bytes | str | Path, rate: int, call_rate: int) -> np.ndarray:
+    """PCM16 mono bytes at ``rate`` or a 16-bit WAV, as int16 samples at ``call_rate``
+    (blocking: run in a thread)."""
+    if isinstance(source, bytes | bytearray):
+        pcm = pcm_from_bytes(bytes(source))
     else:
-        pcm, rate = _read_wav(Path(script.audio))
+        pcm, rate = _read_wav(Path(source))
     return pcm_at_rate(pcm, rate, call_rate)
 
 

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import secrets
 import socket
+from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import web
@@ -16,12 +17,13 @@ from aiohttp import web
 from .call import CallEnv, EmulatedCall
 from .control import control_routes
 from .eventgrid import EventGridDelivery
+from .humans import Human, Humans
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID, JwtIssuer
 from .live import LiveCall
 from .report import CallReport
 from .rest import CallTables, RestApi, RestLogEntry
 from .script import CallScript
-from .targets import AcceptImmediately, TargetResponder
+from .targets import TargetResponder
 
 log = logging.getLogger("callbridge.emulator")
 
@@ -51,7 +53,11 @@ class AcsEmulator:
         acs_number: str = "+18005550100",
         answer_timeout_s: float = 10.0,
         target_responder: TargetResponder | None = None,
+        humans: Humans | Mapping[str, Human | str] | None = None,
     ) -> None:
+        """``humans``: how transfer / add-participant targets respond, e.g.
+        ``{"+14255550100": "decline"}`` (see :mod:`.humans`; later ``emu.humans.set``).
+        ``target_responder`` replaces the humans altogether."""
         if not _is_loopback(host):
             raise ValueError(f"the ACS emulator binds to loopback only, not {host!r}")
         try:
@@ -69,7 +75,8 @@ class AcsEmulator:
         self.audience = resource_id
         self.acs_number = acs_number
         self.answer_timeout_s = answer_timeout_s
-        self.target_responder: TargetResponder = target_responder or AcceptImmediately()
+        self.humans = humans if isinstance(humans, Humans) else Humans(humans)
+        self.target_responder: TargetResponder = target_responder or self.humans
         self.calls: list[EmulatedCall] = []
         self._tables = CallTables()
         self._rest = RestApi(self._tables, lambda: self._key)
