@@ -10,12 +10,16 @@ from fastapi import FastAPI
 
 from callbridge import __version__
 from callbridge.agent.backends import AgentRuntime, agent_runtime
+from callbridge.api.records import Records
 from callbridge.config import Settings
 from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier
 from callbridge.telephony.acs.call_tokens import CallTokens
 from callbridge.telephony.acs.control import AcsCallControl, CallControl
 from callbridge.telephony.acs.edge import AcsEdge
 from callbridge.telephony.acs.routes import acs_router
+from callbridge.telephony.browser.edge import BrowserEdge
+from callbridge.telephony.browser.routes import browser_phone_router
+from callbridge.web.routes import console_router
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -40,6 +44,22 @@ def create_app(
         runtime.factory,
         CallTokens(settings.signing_key),
         tools_for=runtime.tools_for,
+        policy_for=runtime.policy_for,
+        ivr_for=runtime.ivr_for,
+    )
+    # Call records, live console feed and metrics: observers of every call.
+    records = Records(settings)
+    edge.observers.extend(records.observers)
+    # The browser phone's calls take the same path as ACS calls, with the same observers
+    # (the very list, so observers added to edge.observers see browser calls too).
+    browser = BrowserEdge(
+        settings,
+        runtime.factory,
+        admin_token=settings.admin_token,
+        tools_for=runtime.tools_for,
+        observers=edge.observers,
+        active_elsewhere=lambda: len(edge.calls),
+        policy_for=runtime.policy_for,
     )
     verifier = (
         AcsJwtVerifier(settings.acs_jwks_url, settings.acs_jwt_issuer, settings.acs_jwt_audience)
@@ -49,15 +69,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await records.start()  # creates or upgrades the schema; fails start if it cannot
         # Models load before the first call is accepted, so no caller waits for them.
         if runtime.warm_up is not None:
             await runtime.warm_up()
         yield
+        await browser.shutdown()
         await edge.shutdown()
+        await records.stop()  # after the calls: their ends are written, nothing is lost
 
     app = FastAPI(title="callbridge", version=__version__, lifespan=lifespan)
     app.state.edge = edge
     app.include_router(acs_router(edge, verifier))
+    records.install(app)  # /api/..., /metrics
+    app.state.browser_edge = browser
+    app.include_router(browser_phone_router(browser))
+    app.include_router(console_router())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:

@@ -106,6 +106,26 @@ class Settings(BaseSettings):
     acs_jwt_audience: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
+    # Call records, the records API and the console (callbridge.store, callbridge.api).
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/callbridge.db",
+        description="where call records go: sqlite+aiosqlite:///path.db or "
+        "postgresql+asyncpg://user:password@host/db",
+    )
+    admin_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="the secret the records API and console need (Authorization: Bearer); "
+        "unset: both are disabled",
+    )
+    pii_redaction: bool = Field(
+        default=False,
+        description="redact card and phone numbers, e-mails and national ids from stored "
+        "transcripts after each call",
+    )
+    recordings_dir: str = Field(
+        default="recordings", description="the folder call recordings are kept in and served from"
+    )
 
     @field_validator("acs_connection")
     @classmethod
@@ -125,6 +145,22 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # CALLBRIDGE_ADMIN_TOKEN= (empty) means "not set", not "a too-short token".
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres:")):
+            raise ValueError(
+                "must be sqlite+aiosqlite:///path/to/file.db or "
+                "postgresql+asyncpg://user:password@host:5432/database"
+            )
+        return value
 
     @property
     def acs(self) -> AcsConnection:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import signal
 import sys
 
@@ -28,13 +30,21 @@ def run_dev(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with running_stack(port=args.port, emulator_port=args.emulator_port) as stack:
+        # The console and the browser phone need an admin token: keep the one the user
+        # set, else make one for this run and print it.
+        token = os.environ.get("CALLBRIDGE_ADMIN_TOKEN") or secrets.token_urlsafe(18)
+        async with running_stack(
+            port=args.port, emulator_port=args.emulator_port, admin_token=token
+        ) as stack:
+            url = stack.service_url
             print(
-                f"\ncallbridge is answering calls at {stack.service_url} "
-                f"(agent: {stack.settings.agent})\n"
+                f"\ncallbridge is answering calls at {url} (agent: {stack.settings.agent})\n"
                 f"ACS emulator at {stack.emulator.endpoint} delivers calls to it.\n\n"
                 "Place a call from another terminal:\n"
                 "  .venv/bin/callbridge call --audio samples/hello.wav\n"
+                f"Talk to the agent in a browser:  {url}/phone\n"
+                f"Watch calls in the console:      {url}/console\n"
+                f"Admin token (console, phone and API): {token}\n"
                 "Ctrl-C stops both.\n",
                 flush=True,
             )

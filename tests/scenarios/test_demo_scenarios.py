@@ -33,7 +33,7 @@ async def test_shipped_scenarios_pass_and_a_wrong_one_fails(tmp_path: Path) -> N
     wrong.write_text(WRONG)
     scenarios = [load_scenario(p) for p in [*SCENARIOS, wrong]]
     # One service per profile the scenarios name, each scenario a real-time call.
-    results = await run_scenario_files(scenarios, agent="local", concurrency=4)
+    results = await run_scenario_files(scenarios, agent="local", concurrency=2)
     table = format_table(results)
     print(table)
     by_name = {r.scenario.name: r for r in results}

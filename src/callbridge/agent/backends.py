@@ -93,6 +93,7 @@ def _local_runtime(profile_path: Path) -> AgentRuntime:
         get_tts,
         preload_async,
         speech_executor,
+        voice_executor,
     )
     from callbridge.call.ivr import IvrPlan
     from callbridge.profile import call_policy, notice_texts, profile_tools
@@ -132,10 +133,11 @@ def _local_runtime(profile_path: Path) -> AgentRuntime:
             voice(main),
             speech_executor(),
             setup=setup,
+            voice_executor=voice_executor(),
         )
 
     async def speak(text: str, rate: int) -> bytes:
-        chunks = [pcm async for pcm in voice(main).stream(text, rate, speech_executor())]
+        chunks = [pcm async for pcm in voice(main).stream(text, rate, voice_executor())]
         return b"".join(chunks)
 
     def ivr_for(info: CallInfo) -> IvrPlan | None:

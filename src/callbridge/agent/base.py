@@ -98,7 +98,8 @@ class AgentSession(Protocol):
         """The caller barged in after hearing `heard_ms` of the current reply."""
 
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
-        """Something happened on the call that the agent should speak to (see NOTICES)."""
+        """Something happened on the call that the agent should speak to (see NOTICES).
+        Returns once what the agent says about it is handed over (or there is nothing)."""
 
     def events(self) -> AsyncIterator[AgentEvent]:
         """The agent's events, ending when the session closes."""

@@ -25,7 +25,7 @@ class Listen(_Strict):
     reject: list[str] = []  # none may be heard
     within_s: float = 12.0  # the agent must start speaking within this
     max_latency_ms: float | None = None  # caller's speech end → agent's first audio
-    quiet_s: float = 1.2  # silence that ends the agent's turn
+    quiet_s: float = 2.0  # silence that ends the agent's turn (clauses may pause under load)
 
 
 class BargeIn(_Strict):

@@ -107,7 +107,9 @@ class LocalAgent:
         segmenter: SpeechSegmenter | None = None,
         notices: dict[str, str] | None = None,
         setup: Callable[[CallInfo], CallSetup] | None = None,
+        voice_executor: Executor | None = None,
     ) -> None:
+        self._voice_executor = voice_executor or executor
         self._setup = setup
         self._notices = dict(notices or {})
         self._make_brain = brain
@@ -187,6 +189,12 @@ class LocalAgent:
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
         """Speak the profile's line for a call event (silence, time limit, transfer)."""
         text = self._notices.get(notice, "")
+        log.info("notice %s: %r (reply busy: %s)", notice, text[:40], self._reply is not None)
+        if notice == "transfer_failed":
+            # The brain thought the call was handed on: it is the agent's again.
+            resume = getattr(self._brain, "resume", None)
+            if resume is not None:
+                resume()
         if not text:
             return
         try:
@@ -197,6 +205,10 @@ class LocalAgent:
             # Let the current reply finish first: a notice never cuts the agent off.
             await asyncio.wait({self._reply.task}, timeout=15)
         self._start_reply(lambda: self._say_all([text]))
+        # Return once the words are handed to the bridge, so a caller that ends the call
+        # after the notice (goodbye) waits for them to be heard.
+        if self._reply is not None and self._reply.task is not None:
+            await asyncio.wait({self._reply.task}, timeout=15)
 
     async def events(self) -> AsyncIterator[AgentEvent]:
         while True:
@@ -352,7 +364,7 @@ class LocalAgent:
         if timing is not None and first:
             timing.brain_first_ms = (t_sentence - t0) * 1000 - timing.stt_ms
         spoken_ms = 0.0
-        async for pcm in self._tts.stream(sentence, self._rate, self._executor):
+        async for pcm in self._tts.stream(sentence, self._rate, self._voice_executor):
             if timing is not None and first:
                 now = time.perf_counter()
                 timing.tts_first_ms = (now - t_sentence) * 1000
@@ -380,7 +392,7 @@ class LocalAgent:
 
     async def _say_filler(self) -> None:
         reply = _current_reply.get()
-        async for pcm in self._tts.stream(self._turn.tool_filler, self._rate, self._executor):
+        async for pcm in self._tts.stream(self._turn.tool_filler, self._rate, self._voice_executor):
             self._emit(AgentAudio(pcm, reply.response_id))
         reply.spoken.append((self._turn.tool_filler, 0.0))
 

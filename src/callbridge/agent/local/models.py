@@ -114,6 +114,20 @@ def speech_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+_voice_executor: ThreadPoolExecutor | None = None
+
+
+def voice_executor() -> ThreadPoolExecutor:
+    """A pool of its own for speech synthesis: the agent's voice must never wait behind
+    transcriptions (a gap between two clauses is dead air on the call)."""
+    global _voice_executor
+    if _voice_executor is None:
+        with _config_lock:
+            if _voice_executor is None:
+                _voice_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
+    return _voice_executor
+
+
 def get_vad_model() -> SileroVadModel:
     """The shared Silero VAD session (per-call state: `vad.VadStream`)."""
     global _vad

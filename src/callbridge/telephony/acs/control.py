@@ -89,13 +89,8 @@ def custom_headers(
 def _credential(conn: AcsConnection) -> Any:
     if conn.access_key:
         return AzureKeyCredential(conn.access_key)
-    try:
-        from azure.identity.aio import DefaultAzureCredential
-    except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise CallControlError(
-            "CALLBRIDGE_ACS_CONNECTION has no accesskey, so Entra ID is used: "
-            "pip install 'callbridge[entra]'"
-        ) from exc
+    from azure.identity.aio import DefaultAzureCredential
+
     return DefaultAzureCredential()
 
 

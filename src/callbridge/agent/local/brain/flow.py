@@ -421,6 +421,10 @@ class FlowBrain:
                         self._memory[name] = SlotValue(str(first), str(first))
                 return
 
+    def resume(self) -> None:
+        """A transfer failed: the caller is still here, so the dialog goes on."""
+        self._done = False
+
     async def _act(self, action: str, text: str | None, run_tool: ToolRunner) -> Speech:
         self._done = True
         self._active = None

@@ -1,0 +1,234 @@
+"""Calls in progress, from memory: `/api/live` and the `/api/live/events` SSE stream.
+
+LiveHub is a call observer: it keeps the calls of this replica that are in progress with
+their transcript so far, and fans each change out to the console's event streams. A
+stream that cannot keep up is closed rather than let its backlog grow without bound (the
+browser's EventSource reconnects and starts again from a fresh snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from callbridge.agent.base import CallInfo
+from callbridge.analytics.pii import redact, redact_json_text, redact_object
+from callbridge.api.auth import require_admin
+from callbridge.api.calls import ERRORS
+from callbridge.api.schemas import LiveCall, LiveCalls, TurnOut, utc
+from callbridge.call.observer import CallOutcome
+from callbridge.call.tools import ToolRun
+
+KEEPALIVE_S = 15.0
+
+
+def _iso(epoch: float) -> str:
+    return utc(epoch).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Call:
+    info: CallInfo
+    profile: str
+    started_at: float
+    transcript: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+class Subscription:
+    """One event stream's queue of (event name, data); None means: stop."""
+
+    def __init__(self, max_backlog: int) -> None:
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        self._max_backlog = max_backlog
+        self.closed = False
+
+    def push(self, item: tuple[str, dict[str, Any]] | None) -> None:
+        if self.closed:
+            return
+        if item is None or self.queue.qsize() >= self._max_backlog:
+            self.closed = True
+            item = None
+        self.queue.put_nowait(item)
+
+
+class LiveHub:
+    """A CallObserver holding the calls in progress and feeding the live event streams."""
+
+    def __init__(
+        self,
+        profile: str = "",
+        *,
+        redaction: bool = False,
+        max_turns: int = 500,
+        max_backlog: int = 1000,
+    ) -> None:
+        self._profile = profile
+        # With redaction on, the console never shows PII either (per line: a number
+        # spoken across two lines may slip through here; the stored record is redacted
+        # again as a whole after the call).
+        self._redaction = redaction
+        self._max_turns = max_turns
+        self._max_backlog = max_backlog
+        self.calls: dict[str, _Call] = {}
+        self._subscribers: set[Subscription] = set()
+
+    # --- the streams -----------------------------------------------------------------------
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self._max_backlog)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    def close(self) -> None:
+        """End every stream (service shutdown)."""
+        for sub in list(self._subscribers):
+            sub.push(None)
+        self._subscribers.clear()
+
+    def _publish(self, name: str, data: dict[str, Any]) -> None:
+        for sub in list(self._subscribers):
+            sub.push((name, data))
+            if sub.closed:
+                self._subscribers.discard(sub)
+
+    def snapshot(self) -> LiveCalls:
+        return LiveCalls(
+            calls=[
+                LiveCall(
+                    id=c.info.call_id,
+                    caller=c.info.caller,
+                    callee=c.info.callee,
+                    profile=c.profile,
+                    started_at=utc(c.started_at),
+                    transcript=[TurnOut(role=r, text=t, at=utc(at)) for r, t, at in c.transcript],
+                )
+                for c in sorted(self.calls.values(), key=lambda c: c.started_at)
+            ]
+        )
+
+    # --- CallObserver ----------------------------------------------------------------------
+    def call_started(self, info: CallInfo) -> None:
+        now = time.time()
+        self.calls[info.call_id] = _Call(info, self._profile, now)
+        self._publish(
+            "call_started",
+            {
+                "call_id": info.call_id,
+                "caller": info.caller,
+                "callee": info.callee,
+                "profile": self._profile,
+                "started_at": _iso(now),
+            },
+        )
+
+    def transcript(self, call_id: str, role: str, text: str, at: float) -> None:
+        if self._redaction:
+            text = redact(text)
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.transcript.append((role, text, at))
+            del call.transcript[: -self._max_turns]
+        self._publish(
+            "transcript", {"call_id": call_id, "role": role, "text": text, "at": _iso(at)}
+        )
+
+    def tool_ran(self, call_id: str, run: ToolRun) -> None:
+        arguments: dict[str, Any] = json.loads(json.dumps(run.arguments, default=str))
+        output = run.output
+        if self._redaction:
+            arguments, output = redact_object(arguments), redact_json_text(output)
+        self._publish(
+            "tool",
+            {
+                "call_id": call_id,
+                "name": run.name,
+                "arguments": arguments,
+                "output": output,
+                "ok": run.ok,
+                "duration_ms": run.duration_ms,
+                "at": _iso(time.time() - run.duration_ms / 1000),
+            },
+        )
+
+    def event(self, call_id: str, name: str, detail: dict[str, Any]) -> None:
+        pass
+
+    def turn_latency(self, call_id: str, timings: dict[str, Any]) -> None:
+        pass
+
+    def call_ended(self, call_id: str, outcome: CallOutcome) -> None:
+        if self.calls.pop(call_id, None) is None:
+            return
+        self._publish(
+            "call_ended",
+            {
+                "call_id": call_id,
+                "outcome": outcome.outcome,
+                "reason": outcome.reason,
+                "ended_at": _iso(outcome.ended_at),
+            },
+        )
+
+
+def sse(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def live_router(hub: LiveHub, *, keepalive_s: float = KEEPALIVE_S) -> APIRouter:
+    router = APIRouter(
+        prefix="/api", tags=["live"], dependencies=[Depends(require_admin)], responses=ERRORS
+    )
+
+    @router.get("/live", response_model=LiveCalls)
+    async def live() -> LiveCalls:
+        """Calls in progress on this replica, with their transcript so far."""
+        return hub.snapshot()
+
+    @router.get(
+        "/live/events",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "events snapshot, call_started, transcript, tool, call_ended",
+            }
+        },
+    )
+    async def live_events() -> StreamingResponse:
+        """Server-Sent Events of the calls in progress (see docs/api.md)."""
+
+        async def stream() -> AsyncIterator[str]:
+            # Subscribe and snapshot with no await between: no event is missed or doubled.
+            sub = hub.subscribe()
+            snapshot = hub.snapshot().model_dump(mode="json")
+            try:
+                yield "retry: 2000\n" + sse("snapshot", snapshot)
+                while True:
+                    try:
+                        item = await asyncio.wait_for(sub.queue.get(), keepalive_s)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    if item is None:
+                        return
+                    yield sse(*item)
+            finally:
+                hub.unsubscribe(sub)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            # No proxy buffering (nginx) and no caching: events must arrive as they happen.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return router

@@ -1,0 +1,185 @@
+"""What the store keeps of a call: the writes that build a record, and what reads return.
+
+Writes are small frozen values so the observer can queue them without touching the
+database on the event loop, and so a batch that could not be written can be spilled to a
+file and replayed (`to_json` / `from_json`). Times are epoch seconds throughout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["resolved", "transferred", "abandoned", "failed"]
+Status = Literal["active", "ended", "incomplete"]
+OUTCOMES: tuple[str, ...] = ("resolved", "transferred", "abandoned", "failed")
+# The reason an incomplete call gets: the service stopped (crash, kill) while it was active.
+INCOMPLETE_REASON = "the service stopped during the call; marked incomplete at the next start"
+
+
+# --- writes ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    call_id: str
+    caller: str
+    callee: str
+    profile: str
+    correlation_id: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptAdded:
+    call_id: str
+    role: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRan:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: str
+    ok: bool
+    duration_ms: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventAdded:
+    call_id: str
+    name: str
+    detail: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyAdded:
+    call_id: str
+    timings: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    outcome: str
+    reason: str
+    ended_at: float
+    transferred_to: str | None = None
+    recording_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsSaved:
+    """The post-call analysis; with redaction on, also the redacted texts by row id."""
+
+    call_id: str
+    summary: str
+    summary_source: str  # llm | extractive
+    sentiment_compound: float
+    sentiment_label: str
+    redacted: bool
+    analyzed_at: float
+    transcript_texts: dict[int, str] = field(default_factory=dict)
+    tool_texts: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict)
+
+
+Write = (
+    CallStarted | TranscriptAdded | ToolRan | EventAdded | LatencyAdded | CallEnded | AnalyticsSaved
+)
+_WRITE_TYPES: dict[str, type[Write]] = {
+    t.__name__: t
+    for t in (CallStarted, TranscriptAdded, ToolRan, EventAdded, LatencyAdded, CallEnded)
+}
+
+
+def to_json(write: Write) -> dict[str, Any] | None:
+    """A JSON-able form of a write, for the spill file; None for analytics (re-computable)."""
+    if isinstance(write, AnalyticsSaved):
+        return None
+    return {"type": type(write).__name__, **dataclasses.asdict(write)}
+
+
+def from_json(data: dict[str, Any]) -> Write:
+    kind = _WRITE_TYPES[data.pop("type")]
+    return kind(**data)
+
+
+# --- reads -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    outcome: str | None = None  # one of OUTCOMES, or "incomplete"
+    q: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    id: str
+    caller: str
+    callee: str
+    profile: str
+    correlation_id: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    reason: str | None
+    transferred_to: str | None
+    turns: int
+    has_recording: bool
+    summary: str | None
+    summary_source: str | None
+    sentiment_compound: float | None
+    sentiment_label: str | None
+    redacted: bool
+    analyzed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    row_id: int
+    role: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRow:
+    row_id: int
+    name: str
+    arguments: dict[str, Any]
+    output: str
+    ok: bool
+    duration_ms: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    name: str
+    detail: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRow:
+    timings: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetailRow:
+    call: CallRow
+    transcript: list[TurnRow]
+    tools: list[ToolRow]
+    events: list[EventRow]
+    latencies: list[LatencyRow]
+    recordings: list[str]  # paths, oldest first

@@ -1,0 +1,410 @@
+"""The call store on SQLAlchemy's asyncio engine: a SQLite file by default, PostgreSQL by URL.
+
+Nothing here blocks the event loop: aiosqlite runs SQLite in its own thread and asyncpg is
+asynchronous. A batch of writes goes in one transaction, so a crash leaves either all of
+it or none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from callbridge.store import migrate
+from callbridge.store import schema as t
+from callbridge.store.records import (
+    INCOMPLETE_REASON,
+    AnalyticsSaved,
+    CallDetailRow,
+    CallEnded,
+    CallQuery,
+    CallRow,
+    CallStarted,
+    EventAdded,
+    EventRow,
+    LatencyAdded,
+    LatencyRow,
+    ToolRan,
+    ToolRow,
+    TranscriptAdded,
+    TurnRow,
+    Write,
+)
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The records database cannot be opened or migrated; the message says what to fix."""
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://, sqlite:///) and pick the
+    asyncio driver callbridge ships with."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _loads_obj(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+class SqlCallStore:
+    """The CallStore on SQLAlchemy (see callbridge.store.CallStore)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("the call store is not open")
+        return self._engine
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> int:
+        """Create or upgrade the schema; mark calls a crash left without an end as
+        incomplete. Returns how many were marked."""
+        try:
+            url = make_url(self.url)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"CALLBRIDGE_DATABASE_URL is not a database URL: {exc}") from None
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:":
+                # Each pooled connection would get its own empty database.
+                raise StoreError(
+                    "CALLBRIDGE_DATABASE_URL: an in-memory SQLite database cannot hold call "
+                    "records; name a file, e.g. sqlite+aiosqlite:///./var/callbridge.db"
+                )
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            # Wait for a lock held by another process (a second worker) instead of failing.
+            kwargs["connect_args"] = {"timeout": 30}
+        try:
+            engine = create_async_engine(url, **kwargs)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(
+                f"cannot use CALLBRIDGE_DATABASE_URL={safe_url(self.url)}: {exc}"
+            ) from None
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            await migrate.upgrade(engine)
+        except (OSError, sa.exc.DBAPIError) as exc:
+            await engine.dispose()
+            raise StoreError(
+                f"cannot open the call records database {safe_url(self.url)}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+        self._engine = engine
+        marked = await self.mark_incomplete()
+        if marked:
+            log.warning("%d call(s) cut by a stop of the service marked incomplete", marked)
+        return marked
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def mark_incomplete(self) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                t.calls.update()
+                .where(t.calls.c.status == "active", t.calls.c.ended_at.is_(None))
+                .values(status="incomplete", reason=INCOMPLETE_REASON)
+            )
+        return int(result.rowcount)
+
+    # --- writes ----------------------------------------------------------------------------
+    async def write(self, batch: Sequence[Write]) -> None:
+        """Apply `batch` in order, in one transaction."""
+        async with self.engine.begin() as conn:
+            # Child rows of the same kind are inserted together (one executemany); they are
+            # flushed before any write to a call row, so the order of a call's life holds.
+            pending: dict[sa.Table, list[dict[str, Any]]] = {}
+
+            async def flush() -> None:
+                for table, rows in pending.items():
+                    await conn.execute(table.insert(), rows)
+                pending.clear()
+
+            for w in batch:
+                child = _child_row(w)
+                if child is not None:
+                    pending.setdefault(child[0], []).append(child[1])
+                    continue
+                await flush()
+                if isinstance(w, CallStarted):
+                    await self._call_started(conn, w)
+                elif isinstance(w, CallEnded):
+                    await self._call_ended(conn, w)
+                elif isinstance(w, AnalyticsSaved):
+                    await self._analytics(conn, w)
+            await flush()
+
+    def _insert(self, table: sa.Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING in the open dialect (a replayed write is a no-op)."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    async def _call_started(self, conn: AsyncConnection, w: CallStarted) -> None:
+        await conn.execute(
+            self._insert(t.calls).values(
+                id=w.call_id,
+                caller=w.caller,
+                callee=w.callee,
+                profile=w.profile,
+                correlation_id=w.correlation_id,
+                status="active",
+                started_at=w.started_at,
+            )
+        )
+
+    async def _call_ended(self, conn: AsyncConnection, w: CallEnded) -> None:
+        values = {
+            "status": "ended",
+            "ended_at": w.ended_at,
+            "outcome": w.outcome,
+            "reason": w.reason,
+            "transferred_to": w.transferred_to,
+        }
+        result = await conn.execute(
+            t.calls.update().where(t.calls.c.id == w.call_id).values(values)
+        )
+        if result.rowcount == 0:
+            # The start was never seen (an observer added mid-call): keep the end anyway.
+            await conn.execute(
+                self._insert(t.calls).values(id=w.call_id, started_at=w.ended_at, **values)
+            )
+        if w.recording_path:
+            await conn.execute(
+                t.recordings.insert().values(
+                    call_id=w.call_id, path=w.recording_path, at=w.ended_at
+                )
+            )
+
+    async def _analytics(self, conn: AsyncConnection, w: AnalyticsSaved) -> None:
+        await conn.execute(
+            t.calls.update()
+            .where(t.calls.c.id == w.call_id)
+            .values(
+                summary=w.summary,
+                summary_source=w.summary_source,
+                sentiment_compound=w.sentiment_compound,
+                sentiment_label=w.sentiment_label,
+                redacted=w.redacted,
+                analyzed_at=w.analyzed_at,
+            )
+        )
+        for row_id, text in w.transcript_texts.items():
+            await conn.execute(
+                t.transcript.update().where(t.transcript.c.id == row_id).values(text=text)
+            )
+        for row_id, (arguments, output) in w.tool_texts.items():
+            await conn.execute(
+                t.tools.update()
+                .where(t.tools.c.id == row_id)
+                .values(arguments=_dumps(arguments), output=output)
+            )
+
+    # --- reads -----------------------------------------------------------------------------
+    def _summary_select(self) -> sa.Select[Any]:
+        turns = (
+            sa.select(sa.func.count())
+            .where(t.transcript.c.call_id == t.calls.c.id)
+            .scalar_subquery()
+            .label("turns")
+        )
+        has_recording = (
+            sa.exists().where(t.recordings.c.call_id == t.calls.c.id).label("has_recording")
+        )
+        return sa.select(t.calls, turns, has_recording)
+
+    async def list_calls(self, query: CallQuery) -> tuple[list[CallRow], int]:
+        """Calls matching `query`, newest first, and how many match in all."""
+        conds = _conditions(query)
+        async with self.engine.connect() as conn:
+            total = await conn.scalar(sa.select(sa.func.count()).select_from(t.calls).where(*conds))
+            result = await conn.execute(
+                self._summary_select()
+                .where(*conds)
+                .order_by(t.calls.c.started_at.desc(), t.calls.c.id)
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            rows = [_call_row(r._mapping) for r in result]
+        return rows, int(total or 0)
+
+    async def get_call(self, call_id: str) -> CallDetailRow | None:
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(self._summary_select().where(t.calls.c.id == call_id))
+            ).first()
+            if found is None:
+                return None
+
+            async def rows(table: sa.Table) -> list[Any]:
+                result = await conn.execute(
+                    sa.select(table).where(table.c.call_id == call_id).order_by(table.c.id)
+                )
+                return [r._mapping for r in result]
+
+            return CallDetailRow(
+                call=_call_row(found._mapping),
+                transcript=[
+                    TurnRow(r["id"], r["role"], r["text"], r["at"])
+                    for r in await rows(t.transcript)
+                ],
+                tools=[
+                    ToolRow(
+                        r["id"],
+                        r["name"],
+                        _loads_obj(r["arguments"]),
+                        r["output"],
+                        bool(r["ok"]),
+                        r["duration_ms"],
+                        r["at"],
+                    )
+                    for r in await rows(t.tools)
+                ],
+                events=[
+                    EventRow(r["name"], _loads_obj(r["detail"]), r["at"])
+                    for r in await rows(t.events)
+                ],
+                latencies=[
+                    LatencyRow(_loads_obj(r["timings"]), r["at"]) for r in await rows(t.latencies)
+                ],
+                recordings=[r["path"] for r in await rows(t.recordings)],
+            )
+
+    async def unanalyzed_calls(self, limit: int = 100) -> list[str]:
+        """Finished calls whose analysis never ran (the service stopped first), newest first."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(t.calls.c.id)
+                # Incomplete calls too: with redaction on, their transcripts need it as much.
+                .where(
+                    t.calls.c.status.in_(("ended", "incomplete")), t.calls.c.analyzed_at.is_(None)
+                )
+                .order_by(t.calls.c.started_at.desc())
+                .limit(limit)
+            )
+            return [str(r[0]) for r in result]
+
+
+def _child_row(w: Write) -> tuple[sa.Table, dict[str, Any]] | None:
+    if isinstance(w, TranscriptAdded):
+        return t.transcript, {"call_id": w.call_id, "role": w.role, "text": w.text, "at": w.at}
+    if isinstance(w, ToolRan):
+        return t.tools, {
+            "call_id": w.call_id,
+            "name": w.name,
+            "arguments": _dumps(w.arguments),
+            "output": w.output,
+            "ok": w.ok,
+            "duration_ms": w.duration_ms,
+            "at": w.at,
+        }
+    if isinstance(w, EventAdded):
+        return t.events, {
+            "call_id": w.call_id,
+            "name": w.name,
+            "detail": _dumps(w.detail),
+            "at": w.at,
+        }
+    if isinstance(w, LatencyAdded):
+        return t.latencies, {"call_id": w.call_id, "timings": _dumps(w.timings), "at": w.at}
+    return None
+
+
+def _conditions(query: CallQuery) -> list[sa.ColumnElement[bool]]:
+    c = t.calls.c
+    conds: list[sa.ColumnElement[bool]] = []
+    if query.outcome == "incomplete":
+        conds.append(c.status == "incomplete")
+    elif query.outcome:
+        conds.append(c.outcome == query.outcome)
+    if query.since is not None:
+        conds.append(c.started_at >= query.since)
+    if query.until is not None:
+        conds.append(c.started_at < query.until)
+    if query.q:
+        escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        in_transcript = sa.exists().where(
+            t.transcript.c.call_id == c.id, t.transcript.c.text.ilike(pattern, escape="\\")
+        )
+        conds.append(
+            sa.or_(
+                *(
+                    col.ilike(pattern, escape="\\")
+                    for col in (c.id, c.caller, c.callee, c.profile, c.reason, c.summary)
+                ),
+                in_transcript,
+            )
+        )
+    return conds
+
+
+def _call_row(m: Any) -> CallRow:
+    return CallRow(
+        id=m["id"],
+        caller=m["caller"],
+        callee=m["callee"],
+        profile=m["profile"],
+        correlation_id=m["correlation_id"],
+        status=m["status"],
+        started_at=m["started_at"],
+        ended_at=m["ended_at"],
+        outcome=m["outcome"],
+        reason=m["reason"],
+        transferred_to=m["transferred_to"],
+        turns=int(m["turns"] or 0),
+        has_recording=bool(m["has_recording"]),
+        summary=m["summary"],
+        summary_source=m["summary_source"],
+        sentiment_compound=m["sentiment_compound"],
+        sentiment_label=m["sentiment_label"],
+        redacted=bool(m["redacted"]),
+        analyzed_at=m["analyzed_at"],
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: the API reads while the writer writes, and a second process can share the file.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""The browser phone edge: a call from a web page's microphone, bridged like an ACS call."""

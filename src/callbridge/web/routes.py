@@ -1,0 +1,89 @@
+"""The console's and the browser phone's pages, and their static files.
+
+The pages are shells: they hold no call data. Their scripts read the admin token from the
+tab's sessionStorage (put there by the login page) and fetch everything from the records
+API (`docs/api.md`) with it, so the token guards the data itself; a page opened without a
+token sends the browser to the login page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from callbridge import __version__
+from callbridge.web.assets import Asset, bundle_version, load_assets
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# Everything is served from this origin; nothing inline, nothing from elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def console_router() -> APIRouter:
+    router = APIRouter(tags=["console"], include_in_schema=False)
+    assets = load_assets()
+    version = bundle_version(assets)
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+    def page(request: Request, template: str, **context: object) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"version": version, "app_version": __version__, **context},
+            headers=PAGE_HEADERS,
+        )
+
+    @router.get("/console", response_class=HTMLResponse)
+    async def live_page(request: Request) -> HTMLResponse:
+        return page(request, "live.html", page="live", title="Live calls")
+
+    @router.get("/console/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> HTMLResponse:
+        return page(request, "login.html", page="login", title="Sign in")
+
+    @router.get("/console/calls", response_class=HTMLResponse)
+    async def calls_page(request: Request) -> HTMLResponse:
+        return page(request, "calls.html", page="calls", title="Call history")
+
+    @router.get("/console/calls/{call_id}", response_class=HTMLResponse)
+    async def call_page(request: Request, call_id: str) -> HTMLResponse:
+        return page(request, "call.html", page="call", title="Call", call_id=call_id)
+
+    @router.get("/phone", response_class=HTMLResponse)
+    async def phone_page(request: Request) -> HTMLResponse:
+        return page(request, "phone.html", page="phone", title="Browser phone")
+
+    @router.get("/console/", include_in_schema=False)
+    async def console_slash() -> RedirectResponse:
+        return RedirectResponse("/console")
+
+    @router.get("/console/static/{name}")
+    async def static_file(name: str, request: Request) -> Response:
+        asset: Asset | None = assets.get(name)
+        if asset is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        headers = {
+            "ETag": asset.etag,
+            # Revalidate every time (a 304 on loopback costs nothing): module imports
+            # between scripts carry no version, so they must never go stale.
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if request.headers.get("if-none-match") == asset.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+    return router
