@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    agent: str = Field(default="local", description="echo or local")
+    agent: str = Field(default="local", description="local, voicelive, openai or echo")
     profile: str = Field(
         default="profiles/contoso.yaml", description="the agent profile (YAML) of the local agent"
     )

@@ -43,3 +43,20 @@ async def test_whole_reply_heard_after_it_played() -> None:
     assert p.heard_ms == 200
     assert not p.speaking
     task.cancel()
+
+
+async def test_a_new_reply_is_heard_only_after_the_old_tail() -> None:
+    async def send(chunk: bytes) -> None:
+        return None
+
+    p = Playout(send, RATE, chunk_ms=20, lead_ms=40)
+    task = asyncio.create_task(p.run())
+    p.start_reply()
+    p.enqueue(bytes(frame_bytes(RATE, 300)))
+    await asyncio.sleep(0.1)
+    p.start_reply()  # the next reply is queued behind ~200 ms of the first
+    p.enqueue(bytes(frame_bytes(RATE, 300)))
+    assert p.heard_ms == 0
+    await asyncio.sleep(0.3)
+    assert 50 <= p.heard_ms <= 170, p.heard_ms  # ~100 ms of the second reply
+    task.cancel()

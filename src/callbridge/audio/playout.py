@@ -33,7 +33,8 @@ class Playout:
         self._queue = bytearray()
         self._wake = asyncio.Event()
         self._play_end = 0.0  # when ACS's buffer runs dry, on our clock
-        self._reply_sent_ms = 0.0
+        self._sent_ms = 0.0  # all audio sent (and not flushed), every reply
+        self._reply_start_ms = 0.0  # where the current reply starts in that stream
         self._available_at = 0.0  # when the audio at the head of the queue arrived
         self.lateness_ms: list[float] = []  # send time minus due time, per chunk
         self.chunks_sent = 0
@@ -53,12 +54,15 @@ class Playout:
 
     @property
     def heard_ms(self) -> int:
-        """Milliseconds of the current reply that have reached the caller's ear."""
-        return int(max(0.0, self._reply_sent_ms - self._unplayed_ms()))
+        """Milliseconds of the current reply that have reached the caller's ear (not
+        counting the tail of an earlier reply still playing before it)."""
+        played = self._sent_ms - self._unplayed_ms()
+        return int(max(0.0, played - self._reply_start_ms))
 
     # --- control ---------------------------------------------------------------
     def start_reply(self) -> None:
-        self._reply_sent_ms = 0.0
+        """The audio enqueued from now on is a new reply: it starts after what is queued."""
+        self._reply_start_ms = self._sent_ms + duration_ms(len(self._queue), self._rate)
 
     def enqueue(self, pcm: bytes) -> None:
         if not self._queue:
@@ -69,9 +73,9 @@ class Playout:
     def flush(self) -> int:
         """Drop everything not yet heard (StopAudio empties ACS's buffer too); return heard ms."""
         heard = self.heard_ms
+        self._sent_ms -= self._unplayed_ms()  # what ACS drops was never heard
         self._queue.clear()
         self._play_end = min(self._play_end, self._clock())
-        self._reply_sent_ms = float(heard)
         return heard
 
     async def run(self) -> None:
@@ -95,7 +99,7 @@ class Playout:
                     del self.lateness_ms[:10000]
             ms = duration_ms(len(chunk), self._rate)
             self._play_end = max(self._play_end, now) + ms / 1000.0
-            self._reply_sent_ms += ms
+            self._sent_ms += ms
             self.chunks_sent += 1
             self.bytes_sent += len(chunk)
             await self._send(chunk)
