@@ -39,12 +39,12 @@ class IvrResult:
 
 
 async def collect_digits(
-    leg: MediaLeg, plan: IvrPlan, on_audio: Callable[[bytes], None]
+    leg: MediaLeg, plan: IvrPlan, on_audio: Callable[[bytes], None], prompt_s: float = 0.0
 ) -> str | None:
     """Digits until max_digits, the terminator, or `timeout_s` after the last key (or after
-    the prompt when none came). None when the leg closed."""
+    the `prompt_s`-long prompt has played, when none came). None when the leg closed."""
     digits = ""
-    deadline = time.monotonic() + plan.timeout_s
+    deadline = time.monotonic() + prompt_s + plan.timeout_s
     while True:
         left = deadline - time.monotonic()
         if left <= 0:

@@ -334,8 +334,10 @@ class CallSession:
         digits = ""
         for _attempt in range(plan.attempts):
             playout.start_reply()
-            playout.enqueue(await plan.speak(text, leg.sample_rate))
-            got = await collect_digits(leg, replace(plan, timeout_s=plan.timeout_s), heard)
+            prompt = await plan.speak(text, leg.sample_rate)
+            playout.enqueue(prompt)
+            # The caller has `timeout_s` once the prompt has played (keys may come sooner).
+            got = await collect_digits(leg, plan, heard, prompt_s=playout.buffered_ms() / 1000.0)
             if playout.speaking:  # keys pressed over the prompt stop it
                 playout.flush()
                 await leg.stop_audio()
