@@ -233,3 +233,15 @@ async def test_caller_audio_queue_and_closing() -> None:
         assert u is not None and u.future is not None
         with pytest.raises(CallEnded):
             await u.future
+
+
+async def test_a_greeting_over_the_script_does_not_end_the_call_early(
+    emu: AcsEmulator, service: FakeService
+) -> None:
+    """The caller's script runs past the agent's greeting: the tail counts from the
+    script's end, not from the last agent audio (it used to hang up at the script's end)."""
+    service.on_media = greeter(0.5)
+    report = await emu.place_call(CallScript(audio=tone(2.0, 16000), audio_rate=16000, tail_s=1.0))
+    media_s = report.frames_sent * 0.02
+    assert report.ended_by == "caller"
+    assert media_s >= 0.5 + 2.0 + 1.0 - 0.1, report.summary()

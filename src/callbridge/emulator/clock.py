@@ -88,7 +88,7 @@ async def run_clock(call: EmulatedCall) -> None:
                 silent = frame == silence
                 b64 = base64.b64encode(frame).decode("ascii")
                 if utt.live:
-                    last_busy = tick + 1
+                    last_busy = max(last_busy, tick + 1)
             # Added humans speak into the call: the service's mixed audio carries them
             # with the caller, and the caller hears them with the agent.
             voices = call.voices.pull(frame_bytes) if call.voices else None
@@ -104,7 +104,8 @@ async def run_clock(call: EmulatedCall) -> None:
             heard.add(tick, agent)
             timeline.add(frame, agent)
             if heard.last_tick == tick:
-                last_busy = tick
+                # max: agent audio over the caller's script must not pull the end earlier
+                last_busy = max(last_busy, tick)
             tick += 1
             call.tick = tick
             call.waiters.check()
