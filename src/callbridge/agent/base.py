@@ -7,6 +7,7 @@ a backend, so every backend gets the same tools and transfer/hang-up keep call c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -119,3 +120,25 @@ NOTICES = {
     "transfer_failed": "the human did not answer or declined: say so, offer alternatives",
     "briefing": "warm transfer: the human has joined; brief them ({summary}), then leave",
 }
+
+
+class EventStream:
+    """An agent's outgoing events: `put` from anywhere on the loop, `close` ends the
+    stream, `__aiter__` is what `AgentSession.events()` returns."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        self._closed = False
+
+    def put(self, event: AgentEvent) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        while (event := await self._queue.get()) is not None:
+            yield event

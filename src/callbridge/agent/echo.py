@@ -6,7 +6,6 @@ It exists for tests and benchmarks: cheap, deterministic, and it exercises the w
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +16,7 @@ from callbridge.agent.base import (
     AgentAudio,
     AgentEvent,
     CallInfo,
+    EventStream,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
@@ -46,7 +46,7 @@ class EchoAgent:
         self._in_speech = False
         self._loud_ms = 0
         self._quiet_ms = 0
-        self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        self._events = EventStream()
         self._closed = False
 
     def _set_rate(self, rate: int) -> None:
@@ -82,7 +82,7 @@ class EchoAgent:
             if self._loud_ms >= self._onset_ms:
                 self._in_speech = True
                 self._quiet_ms = 0
-                self._queue.put_nowait(SpeechStarted())
+                self._events.put(SpeechStarted())
             return
         self._utterance += frame
         self._quiet_ms = 0 if loud else self._quiet_ms + 20
@@ -97,12 +97,12 @@ class EchoAgent:
         self._utterance.clear()
         self._in_speech = False
         self._loud_ms = 0
-        self._queue.put_nowait(SpeechStopped())
+        self._events.put(SpeechStopped())
         rid = f"echo-{next(_ids)}"
         step = self._rate * self._chunk_ms // 1000 * 2
         for i in range(0, len(audio), step):
-            self._queue.put_nowait(AgentAudio(audio[i : i + step], rid))
-        self._queue.put_nowait(ResponseDone(rid))
+            self._events.put(AgentAudio(audio[i : i + step], rid))
+        self._events.put(ResponseDone(rid))
 
     async def push_dtmf(self, digit: str) -> None:
         return None
@@ -117,14 +117,10 @@ class EchoAgent:
         # All audio of a reply is handed over at once; the bridge drops what was not heard.
         return None
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        while True:
-            event = await self._queue.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[AgentEvent]:
+        return aiter(self._events)
 
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._queue.put_nowait(None)
+            self._events.close()

@@ -26,6 +26,7 @@ from callbridge.agent.base import (
     AgentTranscript,
     CallerTranscript,
     CallInfo,
+    EventStream,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
@@ -119,7 +120,7 @@ class LocalAgent:
         self._executor = executor
         self._turn = turn or TurnSettings()
         self._segmenter = segmenter or self._new_segmenter()
-        self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        self._events = EventStream()
         self._rate = 24000
         self._to_vad = StreamResampler(24000, VAD_RATE)
         self._reply: _Reply | None = None  # the reply being generated
@@ -210,12 +211,8 @@ class LocalAgent:
         if self._reply is not None and self._reply.task is not None:
             await asyncio.wait({self._reply.task}, timeout=15)
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        while True:
-            event = await self._queue.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[AgentEvent]:
+        return aiter(self._events)
 
     async def close(self) -> None:
         if self._closed:
@@ -229,12 +226,12 @@ class LocalAgent:
         aclose = getattr(self._brain, "aclose", None)
         if aclose is not None:
             await aclose()
-        self._queue.put_nowait(None)
+        self._events.close()
 
     # --- turn taking ----------------------------------------------------------------------
     def _emit(self, event: AgentEvent) -> None:
         if not self._closed:
-            self._queue.put_nowait(event)
+            self._events.put(event)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

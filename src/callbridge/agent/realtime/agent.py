@@ -34,6 +34,7 @@ from callbridge.agent.base import (
     AgentTranscript,
     CallerTranscript,
     CallInfo,
+    EventStream,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
@@ -99,7 +100,7 @@ class RealtimeAgent:
         self._setup = setup
         self._opts = setup.options
         self._dialect = setup.connector.dialect
-        self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        self._events = EventStream()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._info: CallInfo | None = None
@@ -237,12 +238,8 @@ class RealtimeAgent:
         else:
             self._requests.request(self._dialect.say_exactly(text, self._instructions, "Now say"))
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        while True:
-            event = await self._queue.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[AgentEvent]:
+        return aiter(self._events)
 
     async def close(self) -> None:
         if self._closed:
@@ -258,7 +255,7 @@ class RealtimeAgent:
         if self._offline is not None:
             with contextlib.suppress(Exception):
                 await self._offline.close()
-        self._queue.put_nowait(None)
+        self._events.close()
 
     # --- plumbing ----------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -269,7 +266,7 @@ class RealtimeAgent:
 
     def _emit(self, event: AgentEvent) -> None:
         if not self._closed:
-            self._queue.put_nowait(event)
+            self._events.put(event)
 
     def _send(self, event: dict[str, Any]) -> bool:
         return self._link.send(event)
