@@ -12,13 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
@@ -27,16 +21,8 @@ from typing import Any
 import httpx
 import psutil
 
-from callbridge.emulator import AcsEmulator, CallReport, CallScript
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from callbridge.emulator import CallReport, CallScript
+from service_process import ROOT, service_process
 
 
 def caller_audio(seconds: float) -> bytes:
@@ -48,20 +34,6 @@ def caller_audio(seconds: float) -> bytes:
     return (loop * reps)[: int(seconds * 32000)]
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            if proc.poll() is not None:
-                raise RuntimeError("the service exited at start; run it by hand to see why")
-            try:
-                if (await client.get(url + "/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the service did not come up")
-
-
 def pct(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
@@ -69,32 +41,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(calls: int, seconds: float) -> dict[str, Any]:
-    port, emu_port = free_port(), free_port()
-    service_url = f"http://127.0.0.1:{port}"
-    key = AcsEmulator.generate_access_key()
-    secret = secrets.token_urlsafe(24)
-    emu = AcsEmulator(f"{service_url}/acs/incoming?key={secret}", key, port=emu_port)
-    env = {
-        **os.environ,
-        "CALLBRIDGE_ACS_CONNECTION": f"endpoint=http://127.0.0.1:{emu_port}/;accesskey={key}",
-        "CALLBRIDGE_PUBLIC_URL": service_url,
-        "CALLBRIDGE_EVENTGRID_SECRET": secret,
-        "CALLBRIDGE_PORT": str(port),
-        "CALLBRIDGE_MAX_CALLS": str(calls + 10),
-        "CALLBRIDGE_ACS_JWKS_URL": f"http://127.0.0.1:{emu_port}/calling/keys",
-        "CALLBRIDGE_ACS_JWT_ISSUER": emu.issuer,
-        "CALLBRIDGE_ACS_JWT_AUDIENCE": emu.audience,
-        "CALLBRIDGE_LOG_LEVEL": "WARNING",
-        "CALLBRIDGE_AGENT": "echo",
-    }
-    cmd = [sys.executable, "-m", "callbridge.cli", "serve"]
-    if os.environ.get("BENCH_PROFILE"):
-        cmd = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "--", *cmd]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: ASYNC220 - once, at start
-    try:
-        await emu.start()
-        await wait_healthy(service_url, proc)
-        service = psutil.Process(proc.pid)
+    async with service_process("echo", {"CALLBRIDGE_MAX_CALLS": str(calls + 10)}) as svc:
+        emu, service_url = svc.emulator, svc.url
+        service = psutil.Process(svc.proc.pid)
         rss_idle = service.memory_info().rss
         # The caller falls quiet 6 s before hanging up, so every echo has finished playing
         # and any frame missing at either end is a lost frame, not one still in flight.
@@ -116,10 +65,6 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         async with httpx.AsyncClient() as client:
             stats = (await client.get(service_url + "/stats")).json()
-    finally:
-        await emu.stop()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
     busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     cpu_pct = 100.0 * busy / (t1 - t0)
     rss_peak = max(rss_samples) if rss_samples else rss_idle

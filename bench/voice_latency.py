@@ -16,25 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import socket
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from callbridge.devstack import running_stack
 from callbridge.emulator import AcsEmulator, CallScript
 from callbridge.scenarios.model import load_scenario
 from callbridge.scenarios.runner import ScenarioResult, run_scenarios
-
-ROOT = Path(__file__).resolve().parents[1]
+from service_process import ROOT, service_process
 
 
 def pct(values: list[float], q: int) -> float:
@@ -78,13 +70,6 @@ async def latency(calls: int, rounds: int) -> dict[str, Any]:
     return {"calls": calls, "turns": summarise(results), "problems": failed[:5]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _batch(
     emu: AcsEmulator, service: psutil.Process, calls: int
 ) -> tuple[int, int, list[Any]]:
@@ -104,50 +89,16 @@ async def _batch(
 
 
 async def memory(calls: int) -> dict[str, Any]:
-    port, emu_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    key = AcsEmulator.generate_access_key()
-    secret = secrets.token_urlsafe(24)
-    emu = AcsEmulator(f"{url}/acs/incoming?key={secret}", key, port=emu_port)
-    env = {
-        **os.environ,
-        "CALLBRIDGE_ACS_CONNECTION": f"endpoint=http://127.0.0.1:{emu_port}/;accesskey={key}",
-        "CALLBRIDGE_PUBLIC_URL": url,
-        "CALLBRIDGE_EVENTGRID_SECRET": secret,
-        "CALLBRIDGE_PORT": str(port),
-        "CALLBRIDGE_AGENT": "local",
-        "CALLBRIDGE_LOG_LEVEL": "WARNING",
-    }
-    started = time.monotonic()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - once, at start
-        [sys.executable, "-m", "callbridge.cli", "serve"], env=env, cwd=ROOT
-    )
-    try:
-        await emu.start()
-        ready_s = None
-        async with httpx.AsyncClient() as client:
-            for _ in range(600):
-                if proc.poll() is not None:
-                    raise RuntimeError("the service exited at start")
-                try:
-                    if (await client.get(url + "/healthz")).status_code == 200:
-                        ready_s = time.monotonic() - started
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
-        service = psutil.Process(proc.pid)
+    async with service_process("local", start_timeout_s=60) as svc:
+        emu, ready_s = svc.emulator, svc.ready_s
+        service = psutil.Process(svc.proc.pid)
         rss_ready = service.memory_info().rss
         # A first batch warms the models' working memory (allocated once, on first use by
         # concurrent calls); the second batch shows what each call itself costs.
         rss_warm, peak_first, _ = await _batch(emu, service, calls)
         _, peak, reports = await _batch(emu, service, calls)
-    finally:
-        await emu.stop()
-        proc.terminate()
-        proc.wait(10)
     return {
-        "ready_s": round(ready_s or float("nan"), 2),
+        "ready_s": round(ready_s, 2),
         "rss_ready_mb": round(rss_ready / 2**20, 1),
         "rss_first_batch_peak_mb": round(peak_first / 2**20, 1),
         "rss_warm_mb": round(rss_warm / 2**20, 1),

@@ -1,0 +1,91 @@
+"""`callbridge serve` in a process of its own, wired to an ACS emulator in the benchmark's
+process as a deployment is wired to Azure (shared by the benchmarks in bench/)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from callbridge.emulator import AcsEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServiceProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+    emulator: AcsEmulator
+    ready_s: float  # from launch until /healthz answered (models load before that)
+
+
+@asynccontextmanager
+async def service_process(
+    agent: str, env: dict[str, str] | None = None, *, start_timeout_s: float = 30.0
+) -> AsyncIterator[ServiceProcess]:
+    port, emu_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    key = AcsEmulator.generate_access_key()
+    secret = secrets.token_urlsafe(24)
+    emu = AcsEmulator(f"{url}/acs/incoming?key={secret}", key, port=emu_port)
+    full_env = {
+        **os.environ,
+        "CALLBRIDGE_ACS_CONNECTION": f"endpoint=http://127.0.0.1:{emu_port}/;accesskey={key}",
+        "CALLBRIDGE_PUBLIC_URL": url,
+        "CALLBRIDGE_EVENTGRID_SECRET": secret,
+        "CALLBRIDGE_PORT": str(port),
+        "CALLBRIDGE_ACS_JWKS_URL": f"http://127.0.0.1:{emu_port}/calling/keys",
+        "CALLBRIDGE_ACS_JWT_ISSUER": emu.issuer,
+        "CALLBRIDGE_ACS_JWT_AUDIENCE": emu.audience,
+        "CALLBRIDGE_LOG_LEVEL": "WARNING",
+        "CALLBRIDGE_AGENT": agent,
+        **(env or {}),
+    }
+    cmd = [sys.executable, "-m", "callbridge.cli", "serve"]
+    if os.environ.get("BENCH_PROFILE"):  # py-spy the service: BENCH_PROFILE=out.txt
+        cmd = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "--", *cmd]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - once, at start
+    try:
+        await emu.start()
+        ready_s = await _wait_healthy(url, proc, started, start_timeout_s)
+        yield ServiceProcess(url, proc, emu, ready_s)
+    finally:
+        await emu.stop()
+        proc.send_signal(signal.SIGINT)  # SIGINT lets py-spy write its profile
+        proc.wait(30)
+
+
+async def _wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], started: float, timeout_s: float
+) -> float:
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - started < timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError("the service exited at start; run it by hand to see why")
+            try:
+                if (await client.get(url + "/healthz")).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the service did not come up within {timeout_s:g} s")
