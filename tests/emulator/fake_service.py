@@ -42,7 +42,7 @@ MediaHook = Callable[[WsSession, dict[str, Any] | None], Awaitable[None]]
 
 
 async def echo(session: WsSession, msg: dict[str, Any] | None) -> None:
-    """Echo each caller audio frame back as outbound AudioData (PascalCase, §4.4)."""
+    """Echo each caller audio frame back as outbound AudioData (PascalCase)."""
     if msg and msg.get("kind") == "AudioData":
         data = msg["audioData"]["data"]
         await session.ws.send_str(

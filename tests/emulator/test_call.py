@@ -155,7 +155,7 @@ async def test_stop_audio_flushes_playout_and_invalid_frames_are_counted(
 
     async def hook(session: WsSession, msg: dict[str, Any] | None) -> None:
         if msg and msg.get("kind") == "AudioMetadata":
-            # lower-camel form of the JS SDK is accepted too (§4.4)
+            # lower-camel form of the JS SDK is accepted too
             await session.ws.send_str(
                 json.dumps({"kind": "audioData", "audioData": {"data": three_s}})
             )

@@ -1,4 +1,4 @@
-"""Event Grid delivery of IncomingCall and the validation handshakes (§1)."""
+"""Event Grid delivery of IncomingCall and the validation handshakes."""
 
 from __future__ import annotations
 

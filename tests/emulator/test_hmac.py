@@ -1,4 +1,4 @@
-"""HMAC request signing (acs-protocol.md §2.2) — real SDK signatures, forged ones."""
+"""HMAC request signing — real SDK signatures, forged ones."""
 
 from __future__ import annotations
 

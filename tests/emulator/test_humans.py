@@ -11,7 +11,7 @@ import pytest
 from azure.communication.callautomation import PhoneNumberIdentifier
 from azure.core.exceptions import ResourceNotFoundError
 
-from callbridge.emulator import AcsEmulator, CallScript, Human, LiveCall
+from callbridge.emulator import AcsEmulator, CallScript, Human, LiveCaller
 from callbridge.emulator.humans import Humans, human_from_json, parse_human_spec
 
 from .fake_service import FakeService, WsSession, tone
@@ -25,7 +25,7 @@ async def quiet(session: WsSession, msg: dict[str, Any] | None) -> None:
     """A service that listens and says nothing."""
 
 
-async def _live(emu: AcsEmulator, service: FakeService) -> tuple[LiveCall, Any]:
+async def _live(emu: AcsEmulator, service: FakeService) -> tuple[LiveCaller, Any]:
     call = await emu.start_call(CallScript(from_number=CALLER, max_duration_s=20))
     await call.wait_media()
     assert service.client is not None and call.call_connection_id is not None

@@ -1,4 +1,4 @@
-"""Callback / media JWTs and the JWKS the emulator serves (§3.1, §4.2)."""
+"""Callback / media JWTs and the JWKS the emulator serves."""
 
 from __future__ import annotations
 

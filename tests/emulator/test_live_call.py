@@ -1,4 +1,4 @@
-"""LiveCall: a caller that reacts to the agent (fake service playing greeter / echo agent).
+"""LiveCaller: a caller that reacts to the agent (fake service playing greeter / echo agent).
 
 Timing bounds are deliberately generous: these run in real time beside other real-time
 tests on a busy 2-core machine. Exact values are only asserted where they are counted in
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from callbridge.emulator import AcsEmulator, CallEnded, CallScript, LiveCall, SaidSpan
-from callbridge.emulator.caller import CallerAudio
+from callbridge.emulator import AcsEmulator, CallEndedError, CallScript, LiveCaller, SaidSpan
+from callbridge.emulator.caller import CallerSpeechQueue
 
 from .fake_service import FakeService, WsSession, echo_after_silence, greeter, tone
 
@@ -62,7 +62,7 @@ async def test_greeting_then_turn_with_latency(emu: AcsEmulator, service: FakeSe
     assert service.event_names()[-2:] == ["MediaStreamingStopped", "CallDisconnected"]
     disc = service.events("CallDisconnected")[0]["data"]["resultInformation"]
     assert disc["subCode"] == 5010  # ended by the caller
-    with pytest.raises(CallEnded, match="caller hung up"):
+    with pytest.raises(CallEndedError, match="caller hung up"):
         await call.say(tone(0.2), 16000)
 
 
@@ -132,7 +132,7 @@ async def test_service_hang_up_ends_waits_or_leaves_the_caller_on_the_line(
     call = await emu.start_call()
     await call.wait_media()
     await call.press("9")  # the service terminates the call for everyone
-    with pytest.raises(CallEnded, match="service terminated the call"):
+    with pytest.raises(CallEndedError, match="service terminated the call"):
         await call.wait_agent_speaking(timeout_s=5)
     report = await call.ended(timeout_s=5)
     assert report.ended_by == "service" and report.service_hung_up_s is not None
@@ -154,7 +154,7 @@ async def test_service_hang_up_ends_waits_or_leaves_the_caller_on_the_line(
 async def test_unanswered_and_abandoned_calls(emu: AcsEmulator, service: FakeService) -> None:
     service.answer = False
     call = await emu.start_call(CallScript(answer_timeout_s=0.3))
-    with pytest.raises(CallEnded, match=r"not answered within 0\.3 s"):
+    with pytest.raises(CallEndedError, match=r"not answered within 0\.3 s"):
         await call.wait_media(timeout_s=5)
 
     call = await emu.start_call()
@@ -179,7 +179,7 @@ async def test_script_audio_plays_before_live_speech(
     assert report.ended_by == "caller"
 
 
-async def _conversation(call: LiveCall) -> float:
+async def _conversation(call: LiveCaller) -> float:
     await call.wait_media()
     await call.wait_agent_quiet(since=0.0, quiet_s=0.4)
     said = await call.say(tone(0.4), 16000)
@@ -203,7 +203,7 @@ async def test_ten_concurrent_live_calls(emu: AcsEmulator, service: FakeService)
 
 async def test_caller_audio_queue_and_closing() -> None:
     """Pure unit test of the queue the clock pulls from (no real time involved)."""
-    audio = CallerAudio(frame_bytes=8)  # 4 samples a frame
+    audio = CallerSpeechQueue(frame_bytes=8)  # 4 samples a frame
     loud = np.full(6, 1000, dtype="<i2")  # 1.5 frames of speech
     pcm = np.concatenate([loud, np.zeros(5, dtype="<i2")])  # then silence: 3 frames
     utt = audio.make(pcm, live=True, want_future=True)
@@ -227,11 +227,11 @@ async def test_caller_audio_queue_and_closing() -> None:
     audio.append(in_flight)
     audio.append(queued)
     assert audio.pull(0) is not None  # in_flight's only frame: pulled, not yet sent
-    audio.close(CallEnded("gone"))
+    audio.close(CallEndedError("gone"))
     late = audio.make(loud, live=True, want_future=True)
     for u in (queued, in_flight, late):
         assert u is not None and u.future is not None
-        with pytest.raises(CallEnded):
+        with pytest.raises(CallEndedError):
             await u.future
 
 

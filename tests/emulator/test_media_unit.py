@@ -15,7 +15,7 @@ def test_audio_formats_accept_ga_and_preview_casing() -> None:
     assert parse_audio_format("pcm24KMono") == ("pcm24KMono", 24000)
     assert parse_audio_format("Pcm24KMono") == ("Pcm24KMono", 24000)
     assert parse_audio_format("Pcm16KMono")[1] == 16000
-    assert parse_audio_format(None) == ("pcm16KMono", 16000)  # §4.1 default
+    assert parse_audio_format(None) == ("pcm16KMono", 16000)  # the documented default
     with pytest.raises(ValueError):
         parse_audio_format("pcm8KMono")
     meta = json.loads(metadata_frame("sub", 24000))["audioMetadata"]

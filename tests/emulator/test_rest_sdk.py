@@ -165,7 +165,7 @@ async def test_reject_and_redirect(emu: AcsEmulator, service: FakeService) -> No
     await service.client.redirect_call(ctx, PhoneNumberIdentifier("+14255550100"))
     report = await asyncio.wait_for(task, 5)
     assert "redirected to 4:+14255550100" in report.end_reason
-    assert service.callbacks == []  # §2.4: reject/redirect publish no events
+    assert service.callbacks == []  # reject/redirect publish no events
 
 
 async def _signed_post(

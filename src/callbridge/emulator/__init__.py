@@ -1,16 +1,16 @@
-"""A local Azure Communication Services emulator that plays ACS against callbridge.
+"""A local Azure Communication Services emulator that plays ACS against a service at a URL.
 
-It speaks only the public protocol (acs-protocol.md): Event Grid IncomingCall delivery,
-the HMAC-signed Call Automation REST API, JWT-signed callbacks and the media WebSocket.
-Nothing here imports the service.
+It speaks only the public protocol: Event Grid IncomingCall delivery, the HMAC-signed
+Call Automation REST API, JWT-signed callbacks and the media WebSocket (see
+docs/emulator.md). Nothing here imports the service, so it can test any deployment.
 """
 
-from .caller import CallEnded, SaidSpan
+from .caller import CallEndedError, SaidSpan
 from .eventgrid import WebhookValidationError
 from .events import ResultInfo
 from .humans import Human, Humans
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID
-from .live import AgentTurn, LiveCall
+from .live import AgentTurn, LiveCaller
 from .report import CallReport, RecognizeRecord, RecordingRecord, TargetRecord
 from .script import CallScript
 from .server import AcsEmulator, run_emulator_forever
@@ -22,12 +22,12 @@ __all__ = [
     "AcceptImmediately",
     "AcsEmulator",
     "AgentTurn",
-    "CallEnded",
+    "CallEndedError",
     "CallReport",
     "CallScript",
     "Human",
     "Humans",
-    "LiveCall",
+    "LiveCaller",
     "RecognizeRecord",
     "RecordingRecord",
     "ResultInfo",

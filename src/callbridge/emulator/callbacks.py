@@ -1,4 +1,4 @@
-"""Ordered delivery of mid-call callback events to the service (§3.1).
+"""Ordered delivery of mid-call callback events to the service.
 
 One sender task per call drains a queue, so the events of a call reach the service one
 at a time and in order (the real ACS does not promise that, but a deterministic order
@@ -88,7 +88,7 @@ class CallbackSender:
             "Authorization": f"Bearer {self._issuer.callback_token()}",
             "Content-Type": "application/json",
         }
-        body = json.dumps([event])  # §3.1: always a JSON array of CloudEvents
+        body = json.dumps([event])  # always a JSON array of CloudEvents
         try:
             async with self._session.post(
                 url,

@@ -1,7 +1,7 @@
-"""The caller's live state, shared by the call clock and ``LiveCall``.
+"""The caller's live state, shared by the call clock and ``LiveCaller``.
 
 Everything here is driven by the call's single 20 ms clock task: the clock *pulls* the
-caller's next frame from :class:`CallerAudio`, fires due :class:`TimedEvents` and, after
+caller's next frame from :class:`CallerSpeechQueue`, fires due :class:`TimedEvents` and, after
 each tick, re-checks the few :class:`TickWaiters` a scenario is blocked on. Nothing polls
 on its own timer, so a live call costs the same one task as a scripted one.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from .playout import FRAME_S, SILENCE_PEAK
 
 
-class CallEnded(Exception):
+class CallEndedError(Exception):
     """The call ended (either side, or the emulator stopped) while a caller was waiting."""
 
 
@@ -90,11 +90,11 @@ class Utterance:
         )
 
 
-class CallerAudio:
+class CallerSpeechQueue:
     """The caller's outgoing audio as a queue the clock pulls 20 ms frames from.
 
     An empty queue means the caller is quiet: the clock then sends a silent frame, so
-    frames keep flowing at 50/s whatever the caller does (§4.3/§4.5).
+    frames keep flowing at 50/s whatever the caller does, as ACS media streaming does.
     """
 
     def __init__(self, frame_bytes: int) -> None:

@@ -1,10 +1,11 @@
 """The caller's side of the media: one real-time 20 ms clock per call.
 
-Each tick sends the caller's next frame, pulled from the call's ``CallerAudio`` queue
-(the script's audio, then whatever a ``LiveCall`` said) or silence when it is empty, so
-frames never stop while the call is up (§4.3/§4.5); plays 20 ms of queued agent audio
-into the "ear" of the caller; fires due DTMF / raw frames (scripted or pressed); wakes
-the live waits whose condition now holds; and decides when the caller hangs up.
+Each tick sends the caller's next frame, pulled from the call's ``CallerSpeechQueue``
+(the script's audio, then whatever a ``LiveCaller`` said) or silence when it is empty, so
+frames never stop while the call is up, as with ACS media streaming; plays 20 ms of
+queued agent audio into the "ear" of the caller; fires due DTMF / raw frames (scripted or
+pressed); wakes the live waits whose condition now holds; and decides when the caller
+hangs up.
 Deadlines are absolute (t0 + n·20 ms) so the cadence never drifts.
 """
 
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import events as ev
-from .events import DTMF_NAMES
 from .media import audio_frame, dtmf_frame
 from .playout import FRAME_S, HeardTracker, Timeline, mix
 from .script import load_caller_audio
@@ -32,7 +32,7 @@ async def run_clock(call: EmulatedCall) -> None:
     s = call.script
     rate = call.media.rate if call.media else 16000
     frame_bytes = rate // 50 * 2
-    audio = call.caller_audio
+    audio = call.caller_speech
     pcm = await asyncio.to_thread(load_caller_audio, s, rate)
     # The script's own audio (after start_delay_s of silence) plays before anything a live
     # caller queued with say() meanwhile, so it goes to the front of the queue.
@@ -78,8 +78,7 @@ async def run_clock(call: EmulatedCall) -> None:
                 await _timed_event(call, now_s, event.kind, event.payload)
                 if event.future is not None and not event.future.done():
                     event.future.set_result(round(now_s, 3))
-            if call.recognizer is not None:
-                call.recognize_tick(now_s)
+            call.media_ops.tick(now_s)
             pulled = audio.pull(tick)
             if pulled is None:
                 frame, silent, b64 = silence, True, silence_b64
@@ -96,7 +95,7 @@ async def run_clock(call: EmulatedCall) -> None:
                 mixed = mix(frame, voices) or frame
                 silent = mixed == silence
                 b64 = base64.b64encode(mixed).decode("ascii")
-            sock = call.socket
+            sock = call.stream.socket
             if sock is not None and await sock.send(audio_frame(b64, caller_id, silent)):
                 call.report.frames_sent += 1
             audio.frame_sent()  # resolves say() once its last frame is out
@@ -142,7 +141,7 @@ async def run_clock(call: EmulatedCall) -> None:
 
 
 async def _timed_event(call: EmulatedCall, now_s: float, kind: str, payload: str) -> None:
-    sock = call.socket
+    sock = call.stream.socket
     if kind == "raw":
         if sock is not None:
             await sock.send(payload)
@@ -150,13 +149,4 @@ async def _timed_event(call: EmulatedCall, now_s: float, kind: str, payload: str
     if sock is not None and call.media is not None and call.media.dtmf:
         if await sock.send(dtmf_frame(payload)):
             call.report.dtmf_sent.append((round(now_s, 3), payload))
-    call.dtmf_pressed(now_s, payload)  # a running :recognize collects it too
-    if call.continuous_dtmf and call.active:  # not after the service has left the call
-        # §3.3 ContinuousDtmfRecognitionToneReceived uses tone names ("eight", "pound").
-        call.dtmf_sequence += 1
-        call.send_event(
-            "ContinuousDtmfRecognitionToneReceived",
-            operation_context=call.continuous_dtmf_context,
-            result=ev.ResultInfo(200, 0, "DTMF tone received successfully."),
-            extra={"sequenceId": call.dtmf_sequence, "tone": DTMF_NAMES.get(payload, payload)},
-        )
+    call.media_ops.tone(now_s, payload)  # :recognize and continuous DTMF see it too

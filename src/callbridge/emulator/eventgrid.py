@@ -1,4 +1,8 @@
-"""Event Grid webhook delivery of IncomingCall, including the validation handshake (§1)."""
+"""Event Grid webhook delivery of IncomingCall, including the validation handshake.
+
+Public reference: https://learn.microsoft.com/azure/event-grid/webhook-event-delivery
+and https://learn.microsoft.com/azure/communication-services/concepts/call-automation/incoming-call-notification
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from .events import subscription_validation_event
 from .report import WebhookDelivery
 
 log = logging.getLogger("callbridge.emulator")
-SUBSCRIPTION_NAME = "CALLBRIDGE-EMULATOR"  # §1.1: observed upper-cased
-DELIVERY_TIMEOUT_S = 30.0  # §1.4: Event Grid waits 30 s
+SUBSCRIPTION_NAME = "CALLBRIDGE-EMULATOR"  # observed upper-cased in aeg-subscription-name
+DELIVERY_TIMEOUT_S = 30.0  # Event Grid waits 30 s for the webhook
 VALIDATION_ORIGIN = "eventgrid.azure.net"
 
 
@@ -46,7 +50,7 @@ class EventGridDelivery:
         self.validated_url = url
 
     async def _validate_eventgrid(self, url: str) -> None:
-        # §1.2: POST [validation event]; require 200 + {"validationResponse": code}.
+        # POST [validation event]; require 200 + {"validationResponse": code}.
         event, code = subscription_validation_event()
         headers = self._headers("SubscriptionValidation", 0, "application/json")
         headers["aeg-data-version"] = "1"
@@ -73,7 +77,7 @@ class EventGridDelivery:
             )
 
     async def _validate_cloudevents(self, url: str) -> None:
-        # §1.2: CloudEvents abuse-protection preflight.
+        # CloudEvents abuse-protection preflight (OPTIONS with WebHook-Request-Origin).
         headers = {"WebHook-Request-Origin": VALIDATION_ORIGIN, "WebHook-Request-Rate": "120"}
         try:
             async with self._session.options(url, headers=headers, timeout=self._timeout()) as resp:
@@ -95,11 +99,12 @@ class EventGridDelivery:
         self, url: str, event: dict[str, Any], delivery_count: int
     ) -> WebhookDelivery:
         if self.schema == "eventgrid":
-            body = json.dumps([event])  # §1.1: always an array
+            body = json.dumps([event])  # Event Grid schema: always an array
             headers = self._headers("Notification", delivery_count, "application/json")
         else:
-            # §1.3: single-event CloudEvents delivery shape is unconfirmed; the third-party
-            # note says application/cloudevents+json with a bare object (structured mode).
+            # The single-event CloudEvents delivery shape is unconfirmed: this sends
+            # application/cloudevents+json with a bare object (structured mode), see
+            # "Choices where the reference is unconfirmed" in docs/emulator.md.
             body = json.dumps(event)
             headers = self._headers("Notification", delivery_count, "application/cloudevents+json")
             headers["Origin"] = VALIDATION_ORIGIN
@@ -123,7 +128,7 @@ class EventGridDelivery:
 
     @staticmethod
     def _headers(event_type: str, delivery_count: int, content_type: str) -> dict[str, str]:
-        # §1.1 headers Event Grid adds to every delivery.
+        # The aeg-* headers Event Grid adds to every delivery.
         return {
             "Content-Type": content_type,
             "aeg-event-type": event_type,

@@ -1,4 +1,9 @@
-"""Builders for the JSON the emulator sends: Event Grid events (§1) and callbacks (§3)."""
+"""Builders for the JSON the emulator sends: Event Grid events and callbacks.
+
+Result codes follow the public troubleshooting page
+https://learn.microsoft.com/azure/communication-services/resources/troubleshooting/voice-video-calling/troubleshooting-codes
+and docs/emulator.md lists which event carries which.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,9 @@ ACS_TOPIC = (
 
 @dataclass(frozen=True)
 class ResultInfo:
-    """``resultInformation`` codes from §3.3/§3.4.
+    """``resultInformation`` of a callback event.
 
-    ``sip`` / ``q850`` become ``sipDetails`` / ``q850Details`` (§3.1: present only when
+    ``sip`` / ``q850`` become ``sipDetails`` / ``q850Details`` (present only when
     the SBC/carrier supplied them, e.g. a PSTN target that declined or was busy).
     """
 
@@ -39,16 +44,16 @@ class ResultInfo:
 
 OK = ResultInfo(200, 0, "Action completed successfully.")
 CONNECTED = ResultInfo(200, 0, "")
-# §3.4 200/7000: ended by Call Automation (the app hung up).
+# 200/7000: ended by Call Automation (the app hung up).
 ENDED_BY_APP = ResultInfo(200, 7000, "The conversation has ended. DiagCode: 0#7000.")
-# §3.4 200/5010: only one participant left — the caller hung up on the bot.
+# 200/5010: only one participant left — the caller hung up on the bot.
 ENDED_BY_CALLER = ResultInfo(200, 5010, "The conversation has ended. DiagCode: 0#5010.")
-# §3.4 200/7015: ended by the service after a successful transfer.
+# 200/7015: ended by the service after a successful transfer.
 ENDED_BY_TRANSFER = ResultInfo(200, 7015, "The conversation has ended. DiagCode: 0#7015.")
-# §3.3 / §4.2: media WebSocket could not be established.
+# 500/8603: the media WebSocket could not be established.
 MEDIA_FAILED = ResultInfo(500, 8603, "Action failed, not able to establish websocket connection.")
 
-# Transfer / add-participant targets that don't pick up (§3.4: 560xxx = the SBC's final
+# Transfer / add-participant targets that don't pick up (560xxx = the SBC's final
 # SIP response on an outbound leg; sipDetails/q850Details as a carrier supplies them).
 DECLINED = ResultInfo(
     603,
@@ -71,14 +76,14 @@ NO_ANSWER = ResultInfo(
     sip=(480, "Temporarily Unavailable"),
     q850=(19, "No answer from user (user alerted)"),
 )
-# The app cancelled a ringing invitation (participants:cancelAddParticipant); §3.4 487.
+# The app cancelled a ringing invitation (participants:cancelAddParticipant): 487.
 INVITATION_CANCELLED = ResultInfo(
     487, 0, "The invitation was cancelled by the application.", sip=(487, "Request Terminated")
 )
-# §3.4 400/8585: invalid in the current state (cancelling an invitation that has ended).
+# 400/8585: invalid in the current state (cancelling an invitation that has ended).
 INVALID_STATE = ResultInfo(400, 8585, "Action is invalid in the current state.")
 
-# Recognize (§3.3/§3.4).
+# Recognize.
 RECOGNIZE_MAX_TONES = ResultInfo(200, 8531, "Action completed, max digits received.")
 RECOGNIZE_STOP_TONE = ResultInfo(200, 8514, "Action completed as stop tone was detected.")
 RECOGNIZE_INTER_TONE = ResultInfo(
@@ -88,7 +93,7 @@ RECOGNIZE_TONE_MATCHED = ResultInfo(200, 8533, "Action completed, DTMF option ma
 RECOGNIZE_SILENCE = ResultInfo(400, 8510, "Action failed, initial silence timeout reached.")
 RECOGNIZE_WRONG_TONE = ResultInfo(400, 8534, "Action failed, incorrect tone entered.")
 
-# §3.3: callback events name tones ("eight", "pound"); the media socket carries the digit.
+# Callback events name tones ("eight", "pound"); the media socket carries the digit.
 DTMF_NAMES = {
     **{
         str(i): n for i, n in enumerate("zero one two three four five six seven eight nine".split())
@@ -115,7 +120,7 @@ def callback_event(
     extra: dict[str, Any] | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
-    """One CloudEvent 1.0 as in §3.1 (the caller wraps it in a one-element array).
+    """One CloudEvent 1.0 (the caller wraps it in a one-element array).
 
     ``source`` overrides ``calling/callConnections/<id>`` (recording events use
     ``calling/recordings/<serverCallId>/recordingId/<recordingId>``).
@@ -150,7 +155,7 @@ def callback_event(
 
 
 def media_streaming_update(status: str, details: str) -> dict[str, Any]:
-    """§3.2/§3.3 ``mediaStreamingUpdate`` (contentType is "Audio" in the fixtures)."""
+    """``mediaStreamingUpdate`` of the MediaStreaming* events (contentType "Audio")."""
     return {
         "mediaStreamingUpdate": {
             "contentType": "Audio",
@@ -161,7 +166,7 @@ def media_streaming_update(status: str, details: str) -> dict[str, Any]:
 
 
 def subscription_validation_event() -> tuple[dict[str, Any], str]:
-    """§1.2 Event Grid validation event and its code."""
+    """Event Grid subscription validation event and its code."""
     code = new_id()
     event = {
         "id": new_id(),
@@ -182,7 +187,7 @@ def subscription_validation_event() -> tuple[dict[str, Any], str]:
 
 
 def incoming_call_event(data: dict[str, Any], *, schema: str, event_id: str) -> dict[str, Any]:
-    """§1.3 IncomingCall envelope in the Event Grid or CloudEvents 1.0 schema."""
+    """IncomingCall envelope in the Event Grid or CloudEvents 1.0 schema."""
     subject = f"/caller/{data['from']['rawId']}/recipient/{data['to']['rawId']}"
     type_ = EVENT_PREFIX + "IncomingCall"
     if schema == "cloudevents":

@@ -1,4 +1,6 @@
-"""Server-side verification of ACS HMAC-SHA256 request signing (acs-protocol.md §2.2).
+"""Server-side verification of ACS HMAC-SHA256 request signing.
+
+Public reference: https://learn.microsoft.com/rest/api/communication/authentication
 
 The SDK signs ``VERB\\npath_and_query\\nx-ms-date;host;x-ms-content-sha256`` with the
 base64-decoded access key. We recompute everything from what was actually received
@@ -15,10 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-# §2.2: skew tolerance is unconfirmed for ACS; App Configuration's similar scheme uses 15 min.
+# The skew tolerance is unconfirmed for ACS; App Configuration's similar scheme uses 15 min.
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 _SCHEME = "HMAC-SHA256"
-# The three headers the SDK signs (§2.2 step 3); all must be covered by the signature.
+# The three headers the SDK signs ; all must be covered by the signature.
 REQUIRED_SIGNED = ("x-ms-date", "host", "x-ms-content-sha256")
 
 
@@ -27,7 +29,7 @@ class HmacError(Exception):
 
 
 def content_sha256(body: bytes) -> str:
-    """base64(SHA-256(body)) — what ``x-ms-content-sha256`` must carry (§2.2 step 2)."""
+    """base64(SHA-256(body)) — what ``x-ms-content-sha256`` must carry."""
     return base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 

@@ -1,4 +1,4 @@
-"""Identifiers and opaque ids shaped like the ones real ACS emits (§1.3)."""
+"""Identifiers and opaque ids shaped like the ones real ACS emits (as in IncomingCall)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def display_name(identifier: dict[str, Any]) -> str:
 
 
 def identifier_from_request(model: Any) -> dict[str, Any] | None:
-    """Normalise an identifier from a request (the SDK omits ``kind``, §2.4 / quirk 8)."""
+    """Normalise an identifier from a request (the Python SDK omits ``kind``)."""
     if not isinstance(model, dict):
         return None
     if isinstance(model.get("phoneNumber"), dict) and "value" in model["phoneNumber"]:
@@ -64,7 +64,7 @@ def b64url(data: bytes) -> str:
 
 
 def new_server_call_id() -> str:
-    """§1.3: observed to be base64 of an internal conversation URL."""
+    """``serverCallId``: observed to be base64 of an internal conversation URL."""
     conv = (
         "https://api.flightproxy.skype.com/api/v2/cp/conv-usea2-01-prod-akscalls.conv.skype.com"
         f"/conv/{b64url(secrets.token_bytes(16))}?i=10-128-0-1&e={uuid.uuid4().hex}"
@@ -73,7 +73,8 @@ def new_server_call_id() -> str:
 
 
 def new_incoming_call_context() -> str:
-    """§1.3: an unsigned JWT ``{"alg":"none","typ":"JWT"}`` with payload ``{"cc": ...}``."""
+    """``incomingCallContext``: an unsigned JWT ``{"alg":"none","typ":"JWT"}``, payload
+    ``{"cc": ...}``."""
     header = b64url(json.dumps({"alg": "none", "typ": "JWT"}, separators=(",", ":")).encode())
     blob = base64.b64encode(secrets.token_bytes(96)).decode("ascii")
     payload = b64url(json.dumps({"cc": blob}, separators=(",", ":")).encode())
@@ -85,17 +86,17 @@ def new_id() -> str:
 
 
 def iso_now_ms() -> str:
-    """ISO-8601 UTC with milliseconds and ``Z`` (media frame ``timestamp``, §4.3)."""
+    """ISO-8601 UTC with milliseconds and ``Z`` (media frame ``timestamp``)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso_now_offset_7() -> str:
-    """``startDateTime`` of RecordingStateChanged: 7 fractional digits and +00:00 (§3.3)."""
+    """``startDateTime`` of RecordingStateChanged: 7 fractional digits and +00:00."""
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0+00:00"
 
 
 def iso_now_7() -> str:
-    """Event Grid / CloudEvent time, 7 fractional digits like the samples (§1.3, §3.1)."""
+    """Event Grid / CloudEvent time, 7 fractional digits like the public samples."""
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0Z"

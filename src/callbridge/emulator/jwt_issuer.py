@@ -1,8 +1,9 @@
-"""Signs the bearer tokens ACS puts on callbacks and on the media WebSocket (§3.1, §4.2).
+"""Signs the bearer tokens ACS puts on callbacks and on the media WebSocket.
 
 Real ACS: RS256, issuer https://acscallautomation.communication.azure.com, JWKS at
 /calling/keys, audience = the ACS resource's immutable id, 5 min lifetime for callbacks,
-24 h for the media socket, a fresh token every time.
+24 h for the media socket, a fresh token every time. Public reference:
+https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/secure-webhook-endpoint
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jwt.algorithms import RSAAlgorithm
 
 DEFAULT_ISSUER = "https://acscallautomation.communication.azure.com"
 # A fixed GUID so a service config can default to it; the real one is the ACS resource's
-# immutable resource id (§3.1).
+# immutable resource id.
 DEFAULT_RESOURCE_ID = "4f4c9b7e-2d1a-4c55-9e0b-ac5e0e111a7c"
 CALLBACK_TOKEN_LIFETIME_S = 5 * 60
 MEDIA_TOKEN_LIFETIME_S = 24 * 3600

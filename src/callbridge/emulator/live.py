@@ -1,4 +1,4 @@
-"""``LiveCall``: a caller that reacts to the agent, for conversational scenario tests.
+"""``LiveCaller``: a caller that reacts to the agent, for conversational scenario tests.
 
 ``AcsEmulator.start_call()`` returns one. Every time it takes or returns is on one clock:
 seconds since media start, counted in the call's 20 ms ticks — the clock of
@@ -6,7 +6,7 @@ seconds since media start, counted in the call's 20 ms ticks — the clock of
 latency is simply ``turn.first_audio_s - said.speech_end_s``.
 
 Waits are resolved by the call's own clock task after each tick (see ``caller.py``), so
-a scenario costs no extra polling task. Any wait raises :class:`CallEnded` when the call
+a scenario costs no extra polling task. Any wait raises :class:`CallEndedError` when the call
 ends under it, and ``TimeoutError`` with what was (not) heard when it times out.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .caller import CallEnded, SaidSpan
+from .caller import CallEndedError, SaidSpan
 from .playout import FRAME_S
 from .report import CallReport
 from .script import pcm_at_rate, pcm_from_bytes
@@ -46,7 +46,7 @@ class AgentTurn:
         return round(self.last_audio_s - self.first_audio_s, 3)
 
 
-class LiveCall:
+class LiveCaller:
     """A placed call driven step by step (see the module docstring for the time base)."""
 
     def __init__(self, call: EmulatedCall, task: asyncio.Task[CallReport]) -> None:
@@ -227,11 +227,11 @@ class LiveCall:
         samples = pcm_from_bytes(pcm)
         if rate != media.rate and samples.size:
             samples = await asyncio.to_thread(pcm_at_rate, samples, rate, media.rate)
-        utt = call.caller_audio.make(samples, live=True, want_future=True)
+        utt = call.caller_speech.make(samples, live=True, want_future=True)
         if utt is None:
             now = self.mark()
             return SaidSpan(now, now, now)
-        call.caller_audio.append(utt)
+        call.caller_speech.append(utt)
         assert utt.future is not None
         return await utt.future
 
@@ -276,13 +276,13 @@ class LiveCall:
         except TimeoutError:
             raise TimeoutError(why()) from None
 
-    def _ended(self) -> CallEnded:
+    def _ended(self) -> CallEndedError:
         call = self._call
         if call.ended_error is not None:
             return call.ended_error
         end = call.end_request
         why = f"{end.ended_by}: {end.reason}" if end else self._describe_state()
-        return CallEnded(f"the call ended ({why})")
+        return CallEndedError(f"the call ended ({why})")
 
     def _heard_text(self) -> str:
         segs = self._call.heard.segments()
@@ -295,5 +295,5 @@ class LiveCall:
         )
         return (
             f"state {call.state}, ring outcome {call.ring_outcome or '-'}, media "
-            f"{call.media_state}, webhook {hooks or 'not delivered yet'}"
+            f"{call.stream.state}, webhook {hooks or 'not delivered yet'}"
         )

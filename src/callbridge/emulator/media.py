@@ -1,8 +1,9 @@
-"""The media WebSocket ACS opens to the service's transportUrl (§4).
+"""The media WebSocket ACS opens to the service's transportUrl: frames and the socket.
 
-The emulator is the WebSocket *client* (§4.2). Inbound frames (ACS → service) are built
-here; outbound frames (service → ACS, §4.4) are parsed case-insensitively because the
-Python docs use PascalCase and the JS SDK lower-camel, and both work against ACS.
+The emulator is the WebSocket *client*. Inbound frames (ACS → service) are built
+here; outbound frames (service → ACS) are parsed case-insensitively because the
+Python docs use PascalCase and the JS SDK lower-camel, and both work against ACS. Public
+reference: https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/audio-streaming-quickstart
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .ids import iso_now_ms
 
 log = logging.getLogger("callbridge.emulator")
 
-# §4.1: GA casing pcm16KMono/pcm24KMono, preview Pcm16KMono/Pcm24KMono; default 16 kHz.
+# audioFormat: GA casing pcm16KMono/pcm24KMono, preview Pcm16KMono/Pcm24KMono; default 16 kHz.
 _RATES = {"pcm16kmono": 16000, "pcm24kmono": 24000}
 CONNECT_TIMEOUT_S = 10.0
 
@@ -38,7 +39,7 @@ def parse_audio_format(value: Any) -> tuple[str, int]:
 
 
 def metadata_frame(subscription_id: str, rate: int) -> str:
-    # §4.3 first message; length = bytes per 20 ms frame (§4.5).
+    # The first message; length = bytes per 20 ms frame.
     return json.dumps(
         {
             "kind": "AudioMetadata",
@@ -54,7 +55,7 @@ def metadata_frame(subscription_id: str, rate: int) -> str:
 
 
 def audio_frame(pcm_b64: str, participant_raw_id: str, silent: bool) -> str:
-    # §4.3 AudioData frame.
+    # One 20 ms frame of the caller's audio.
     return json.dumps(
         {
             "kind": "AudioData",
@@ -69,7 +70,7 @@ def audio_frame(pcm_b64: str, participant_raw_id: str, silent: bool) -> str:
 
 
 def dtmf_frame(digit: str) -> str:
-    return json.dumps({"kind": "DtmfData", "dtmfData": {"data": digit}})  # §4.3
+    return json.dumps({"kind": "DtmfData", "dtmfData": {"data": digit}})
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _lower_keys(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_outbound(text: str) -> Outbound:
-    """Parse one service → ACS frame (§4.4), matching names case-insensitively."""
+    """Parse one service → ACS frame, matching names case-insensitively."""
     try:
         msg = json.loads(text)
     except ValueError:

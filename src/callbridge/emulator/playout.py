@@ -7,7 +7,7 @@ import wave
 
 import numpy as np
 
-FRAME_S = 0.020  # §4.5: 20 ms frames, 50 per second
+FRAME_S = 0.020  # ACS media streaming: 20 ms frames, 50 per second
 SILENCE_PEAK = 8  # |sample| <= this counts as silence (dither / rounding noise)
 MERGE_GAP_TICKS = 4  # gaps < 100 ms (≤ 4 ticks of 20 ms) are merged into one segment
 UNDERRUN_WINDOW_TICKS = 10  # audio resuming within 200 ms of running dry = an underrun

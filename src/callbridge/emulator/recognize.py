@@ -1,6 +1,6 @@
-"""``:recognize`` — collecting the caller's DTMF (§2.4 recognize, §3.3/§3.4 results).
+"""``:recognize`` — collecting the caller's DTMF (see docs/emulator.md for the results).
 
-The call's 20 ms clock drives it: each tone the caller presses (``LiveCall.press``,
+The call's 20 ms clock drives it: each tone the caller presses (``LiveCaller.press``,
 ``CallScript.dtmf``) goes to :meth:`Recognizer.on_tone`, and every tick checks the
 timeouts in :meth:`Recognizer.on_tick`, all on the media timeline. Prompts are not
 played (no audio): the timers start when the request arrives.
@@ -57,7 +57,7 @@ def _number(options: dict[str, Any], name: str, default: float, lo: float, hi: f
 
 
 def parse_recognize(body: dict[str, Any]) -> RecognizeSettings:
-    """Validate a RecognizeRequest (§2.4); ValueError with the message for a 400."""
+    """Validate a RecognizeRequest; ValueError with the message for a 400."""
     input_type = body.get("recognizeInputType")
     if input_type not in INPUT_TYPES:
         raise ValueError(f"recognizeInputType must be one of {', '.join(INPUT_TYPES)}.")

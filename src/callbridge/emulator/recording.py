@@ -1,4 +1,5 @@
-"""Call recording (§2.3 /calling/recordings, §3.2/§3.3 RecordingStateChanged).
+"""Call recording (``/calling/recordings``, RecordingStateChanged); public reference:
+https://learn.microsoft.com/azure/communication-services/concepts/voice-video-calling/call-recording
 
 No media is recorded: the emulator keeps the recording's state and the requests, and
 sends ``RecordingStateChanged`` on every state change — to ``recordingStateCallbackUri``
@@ -25,7 +26,7 @@ FORMAT_TYPES = ("wav", "mp3", "mp4")
 
 
 def validate_start(body: dict[str, Any]) -> None:
-    """StartCallRecordingRequest enums (§2.4); ValueError with the message for a 400."""
+    """StartCallRecordingRequest enums; ValueError with the message for a 400."""
     content = body.get("recordingContentType")
     channel = body.get("recordingChannelType")
     fmt = body.get("recordingFormatType")
@@ -36,7 +37,7 @@ def validate_start(body: dict[str, Any]) -> None:
     ]:
         if value is not None and value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
-    # §5: audioVideo+mixed -> mp4; audio+mixed -> mp3/wav; audio+unmixed -> wav.
+    # audioVideo+mixed -> mp4; audio+mixed -> mp3/wav; audio+unmixed -> wav.
     if content == "audioVideo" and (fmt in ("wav", "mp3") or channel == "unmixed"):
         raise ValueError("audioVideo recordings are mixed mp4.")
     if content == "audio" and fmt == "mp4":
@@ -63,7 +64,7 @@ class CallRecording:
         return self.record.stopped
 
     def properties(self) -> dict[str, Any]:
-        """RecordingStateResponse (§2.4)."""
+        """RecordingStateResponse."""
         return {"recordingId": self.id, "recordingState": self.state, "recordingKind": KIND}
 
     def pause(self) -> None:
@@ -94,7 +95,7 @@ class CallRecording:
         self.record.states.append(RecordingStateRecord(state, by, call.since_start()))
         if not notify:
             return
-        # §3.3 fixture: recordingId, state, startDateTime, recordingKind; no
+        # As in the SDK's test fixture: recordingId, state, startDateTime, recordingKind; no
         # operationContext; source calling/recordings/<serverCallId>/recordingId/<id>.
         call.send_event(
             "RecordingStateChanged",

@@ -19,9 +19,10 @@ from .control import control_routes
 from .eventgrid import EventGridDelivery
 from .humans import Human, Humans
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID, JwtIssuer
-from .live import LiveCall
+from .live import LiveCaller
 from .report import CallReport
-from .rest import CallTables, RestApi, RestLogEntry
+from .rest import RestApi, RestLogEntry
+from .rest_operations import CallTables
 from .script import CallScript
 from .targets import TargetResponder
 
@@ -170,7 +171,7 @@ class AcsEmulator:
     # ------------------------------------------------------------------ calls
 
     async def validate_webhook(self) -> None:
-        """Event Grid subscription validation (§1.2); raises WebhookValidationError."""
+        """Event Grid subscription validation handshake; raises WebhookValidationError."""
         if self._eventgrid is None:
             raise RuntimeError("AcsEmulator.start() has not been called")
         async with self._validate_lock:
@@ -187,7 +188,7 @@ class AcsEmulator:
                 return call.report  # the emulator was stopped under this call
             raise
 
-    async def start_call(self, script: CallScript | None = None) -> LiveCall:
+    async def start_call(self, script: CallScript | None = None) -> LiveCaller:
         """Ring the service's webhook and hand back the call to drive it live.
 
         Returns once IncomingCall has been delivered (the service may already have
@@ -195,7 +196,7 @@ class AcsEmulator:
         never, so the call lasts until a side hangs up or ``max_duration_s``.
         """
         call, task = await self._launch(script or CallScript(), live=True)
-        live = LiveCall(call, task)
+        live = LiveCaller(call, task)
         delivered = asyncio.ensure_future(call.delivered.wait())
         try:
             await asyncio.wait({delivered, task}, return_when=asyncio.FIRST_COMPLETED)

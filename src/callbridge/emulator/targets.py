@@ -23,7 +23,7 @@ TargetAction = Literal["transfer", "add"]
 @dataclass(frozen=True)
 class TargetOutcome:
     accepted: bool
-    # For failures: resultInformation of CallTransferFailed / AddParticipantFailed (§3.3),
+    # For failures: resultInformation of CallTransferFailed / AddParticipantFailed,
     # e.g. events.NO_ANSWER (480/560480), events.BUSY (486/560486), events.DECLINED.
     failure: ResultInfo | None = None
     # For the report: "answered" | "declined" | "busy" | "no_answer" (None: derived from

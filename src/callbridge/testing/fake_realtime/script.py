@@ -56,7 +56,7 @@ class Fail:
 
 @dataclass(frozen=True)
 class Expire:
-    """The session hits its maximum duration: error session_expired, then close 1001 (§2.2)."""
+    """The session hits its maximum duration: error session_expired, then close 1001."""
 
 
 Turn = Say | CallTool | Fail | Expire

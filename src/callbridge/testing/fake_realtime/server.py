@@ -1,10 +1,10 @@
 """Fake Azure Voice Live and OpenAI Realtime servers on loopback, for the official SDKs.
 
-They answer the WebSocket upgrade exactly where each SDK connects (realtime-protocols.md
-§0.4, §5.1, §5.2, §5.3): Voice Live at `/voice-live/realtime?api-version=…&model=…` (or the
-agent parameters) with an `api-key` header or a bearer token; OpenAI GA at
-`<prefix>/realtime?model=…` with `Authorization: Bearer`, refusing the retired beta header
-(§2.1). No redirects, no TLS. Anything else gets the HTTP status a real service would give.
+They answer the WebSocket upgrade exactly where each SDK connects: Voice Live at
+`/voice-live/realtime?api-version=…&model=…` (or the agent parameters) with an `api-key`
+header or a bearer token; OpenAI GA at `<prefix>/realtime?model=…` with `Authorization:
+Bearer`, refusing the retired beta header. No redirects, no TLS. Anything else gets the
+HTTP status a real service would give.
 
     async with FakeRealtimeServer("ga", Script([Say("Hello!")])) as fake:
         os.environ.update(fake.env())      # CALLBRIDGE_OPENAI_BASE_URL, ..._API_KEY, ...
@@ -61,7 +61,7 @@ class FakeRealtimeServer:
             self.host,
             self.port,
             process_request=self._check_upgrade,
-            max_size=16 * 1024 * 1024,  # §1.6: appends up to 15 MiB
+            max_size=16 * 1024 * 1024,  # Voice Live takes appends of up to 15 MiB
         )
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
         return self
@@ -157,7 +157,7 @@ class FakeRealtimeServer:
         if "api-version" in query:
             return HTTPStatus.UNAUTHORIZED, "api-version is not accepted on the GA endpoint"
         if "openai-beta" in headers:
-            return HTTPStatus.BAD_REQUEST, "beta_api_shape_disabled"  # §2.1, §7
+            return HTTPStatus.BAD_REQUEST, "beta_api_shape_disabled"  # the real refusal
         if not query.get("model"):
             return HTTPStatus.BAD_REQUEST, "model is required"
         if auth.removeprefix("Bearer ") not in {self.api_key, *self.tokens}:

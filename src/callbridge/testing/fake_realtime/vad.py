@@ -1,4 +1,4 @@
-"""A simple energy VAD, standing in for the services' server VAD (§1.5 turn detection).
+"""A simple energy VAD, standing in for the services' server VAD (``server_vad`` turn detection).
 
 It works on the *input clock* — milliseconds of audio appended so far — as the services do,
 so `audio_start_ms` / `audio_end_ms` are positions in the appended audio, never wall time.
@@ -16,7 +16,7 @@ FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
 
 
 @dataclass
-class VadEvent:
+class EnergyVadEvent:
     kind: str  # "started" | "stopped"
     ms: int  # audio_start_ms (with prefix padding) or audio_end_ms
 
@@ -42,9 +42,9 @@ class EnergyVad:
             if isinstance(value, int | float):
                 setattr(self, key, int(value))
 
-    def push(self, pcm: bytes) -> list[VadEvent]:
+    def push(self, pcm: bytes) -> list[EnergyVadEvent]:
         self._buf += pcm
-        out: list[VadEvent] = []
+        out: list[EnergyVadEvent] = []
         while len(self._buf) >= FRAME_BYTES:
             frame = np.frombuffer(bytes(self._buf[:FRAME_BYTES]), dtype="<i2").astype(np.float32)
             del self._buf[:FRAME_BYTES]
@@ -63,7 +63,7 @@ class EnergyVad:
                     self._quiet_ms = 0
                     self._last_loud_end = self.position_ms
                     onset = max(0, self._onset_ms - self.prefix_padding_ms)
-                    out.append(VadEvent("started", onset))
+                    out.append(EnergyVadEvent("started", onset))
                 continue
             if loud:
                 self._quiet_ms = 0
@@ -73,5 +73,5 @@ class EnergyVad:
                 if self._quiet_ms >= self.silence_duration_ms:
                     self.in_speech = False
                     self._loud_ms = 0
-                    out.append(VadEvent("stopped", self._last_loud_end))
+                    out.append(EnergyVadEvent("stopped", self._last_loud_end))
         return out
