@@ -12,8 +12,9 @@ import pytest
 
 from callbridge.agent.local.brain.base import Brain
 from callbridge.agent.local.brain.flow import FlowBrain
-from callbridge.call.tools import ToolContext, ToolRegistry, ToolRun, builtin_tools
+from callbridge.core.tools import ToolContext, ToolRegistry, ToolRun, builtin_tools
 from callbridge.demo.tools import demo_tools
+from callbridge.lines.catalogue import default_catalogue
 from callbridge.profile import Profile, load_profile
 
 from .fake_chat_server import FakeChatServer
@@ -66,7 +67,7 @@ def contoso_registry(profile: Profile) -> ToolRegistry:
 
 @pytest.fixture(scope="session")
 def contoso() -> Profile:
-    return load_profile(CONTOSO)
+    return load_profile(CONTOSO, default_catalogue())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from callbridge.call.tools import ToolContext, ToolRegistry
+from callbridge.core.tools import ToolContext, ToolRegistry
 from callbridge.demo.tools import RESULT_FIELDS, demo_tools
 
 from .conftest import TODAY, RecordingActions

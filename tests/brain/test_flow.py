@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
-from callbridge.agent.base import CallInfo
 from callbridge.agent.local.brain import make_brain
 from callbridge.agent.local.brain.base import Brain
 from callbridge.agent.local.brain.flow import FlowBrain
 from callbridge.agent.local.brain.llm import LlmBrain
-from callbridge.call.tools import ToolContext, ToolRegistry, ToolSpec, builtin_tools
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolContext, ToolRegistry, ToolSpec, builtin_tools
+from callbridge.lines.catalogue import default_catalogue
 from callbridge.profile import Profile, parse_profile
 
 from .conftest import Call
@@ -66,7 +67,7 @@ def tool(name: str, result: Any) -> ToolSpec:
 
 
 def make(result: Any) -> Call:
-    profile = parse_profile(PROFILE)
+    profile = parse_profile(PROFILE, default_catalogue())
     registry = ToolRegistry([*builtin_tools("+15550100"), tool("order_status", result)])
     return Call(FlowBrain(profile), registry)
 
@@ -198,7 +199,7 @@ async def test_interrupted_reply_is_still_in_the_history() -> None:
 
 
 def test_make_brain_picks_the_brain_and_fills_call_variables() -> None:
-    profile = parse_profile(PROFILE)
+    profile = parse_profile(PROFILE, default_catalogue())
     registry = ToolRegistry(builtin_tools(None))
     brain: Brain = make_brain(profile, registry, CallInfo("c", "+1555", "+1425", 16000))
     assert isinstance(brain, FlowBrain)

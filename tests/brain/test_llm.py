@@ -13,8 +13,9 @@ import pytest
 
 from callbridge.agent.local.brain.base import BrainError
 from callbridge.agent.local.brain.llm import LlmBrain, chat_tools
-from callbridge.call.tools import ToolRegistry
-from callbridge.profile import Profile, call_variables, profile_tools
+from callbridge.core.tools import ToolRegistry
+from callbridge.lines.from_profile import profile_tools
+from callbridge.profile import Profile, call_variables
 
 from .conftest import TODAY, Call, contoso_registry
 from .fake_chat_server import FakeChatServer, Reply, call

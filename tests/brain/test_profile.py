@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.call.tools import ToolRegistry
+from callbridge.core.tools import ToolRegistry
+from callbridge.lines.catalogue import default_catalogue
+from callbridge.lines.from_profile import profile_tools
 from callbridge.profile import (
     Profile,
     ProfileError,
     ToolEntry,
     call_variables,
     load_profile,
-    profile_tools,
     render_text,
 )
 
@@ -46,14 +47,14 @@ def write(tmp_path: Path, text: str) -> Path:
 def error_of(tmp_path: Path, text: str) -> str:
     path = write(tmp_path, text)
     with pytest.raises(ProfileError) as info:
-        load_profile(path)
+        load_profile(path, default_catalogue())
     message = str(info.value)
     assert str(path) in message
     return message
 
 
 def test_the_contoso_profile_loads() -> None:
-    profile = load_profile(CONTOSO)
+    profile = load_profile(CONTOSO, default_catalogue())
     assert profile.name == "Contoso support line"
     assert profile.brain == "flow" and profile.fallback == "transfer"
     assert profile.flow is not None and "order_status" in profile.flow.intents
@@ -73,7 +74,8 @@ def test_the_contoso_profile_loads() -> None:
 
 def test_defaults_and_tool_entries(tmp_path: Path) -> None:
     profile = load_profile(
-        write(tmp_path, GOOD.replace("[order_status]", "[{name: order_status}]"))
+        write(tmp_path, GOOD.replace("[order_status]", "[{name: order_status}]")),
+        default_catalogue(),
     )
     assert profile.tools == [ToolEntry(name="order_status")]
     assert profile.tool_names() == ["end_call", "order_status"]
@@ -176,12 +178,13 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match=r"nope\.yaml: cannot read"):
-        load_profile(tmp_path / "nope.yaml")
+        load_profile(tmp_path / "nope.yaml", default_catalogue())
 
 
 def test_voice_path_is_relative_to_the_profile(tmp_path: Path) -> None:
     (tmp_path / "voice.onnx").write_bytes(b"x")
-    profile = load_profile(write(tmp_path, GOOD + "voice: {voice_path: voice.onnx}\n"))
+    path = write(tmp_path, GOOD + "voice: {voice_path: voice.onnx}\n")
+    profile = load_profile(path, default_catalogue())
     assert profile.voice.voice_path == str(tmp_path / "voice.onnx")
     message = error_of(tmp_path, GOOD + "voice: {voice_path: gone.onnx}\n")
     assert "voice.voice_path: no such voice file" in message

@@ -20,8 +20,9 @@ from callbridge.agent.local.brain.slots import (
     parse_date,
     parse_time,
 )
-from callbridge.agent.local.brain.template import check, render
-from callbridge.agent.local.brain.text import SentenceSplitter, sentences, tokens
+from callbridge.agent.local.brain.text import tokens
+from callbridge.agent.sentences import SentenceSplitter, sentences
+from callbridge.core.template import check, render
 
 TODAY = dt.date(2025, 6, 4)  # Wednesday
 

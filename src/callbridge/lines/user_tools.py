@@ -7,32 +7,18 @@ import importlib
 import inspect
 import os
 import re
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-from callbridge.call.tools import ToolContext, ToolHandler, ToolSpec
+from callbridge.core.tools import ToolContext, ToolHandler, ToolSpec
+from callbridge.profile import HttpToolSettings, ToolEntry
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class UserToolError(ValueError):
     """A user tool that cannot be set up (module missing, env var unset...)."""
-
-
-class HttpSettings(Protocol):
-    url: str
-    method: str
-    headers: dict[str, str]
-
-
-class ToolEntryLike(Protocol):
-    name: str
-    description: str
-    parameters: dict[str, Any] | None
-    python: str | None
-    http: Any
-    timeout_s: float
 
 
 def _expand(value: str) -> str:
@@ -65,7 +51,7 @@ def python_handler(target: str) -> ToolHandler:
     return handler
 
 
-def http_handler(http: HttpSettings, timeout_s: float) -> ToolHandler:
+def http_handler(http: HttpToolSettings, timeout_s: float) -> ToolHandler:
     """Calls the endpoint with the arguments (JSON body, or query string for GET/DELETE) and
     the call's id; a non-2xx answer becomes an error result the agent can explain."""
     for value in http.headers.values():
@@ -89,7 +75,9 @@ def http_handler(http: HttpSettings, timeout_s: float) -> ToolHandler:
     return handler
 
 
-def user_tool(entry: ToolEntryLike) -> ToolSpec:
+def user_tool(entry: ToolEntry) -> ToolSpec:
+    """The tool a profile's `python`/`http` entry declares; raises UserToolError when it
+    cannot be set up."""
     params = entry.parameters or {"type": "object", "properties": {}}
     if entry.python:
         handler = python_handler(entry.python)

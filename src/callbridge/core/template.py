@@ -15,12 +15,19 @@ import string
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from callbridge.agent.local.brain.text import join_words
-
 SPECS = ("spell", "join", "count")
 _SPACES = re.compile(r"[ \t]+")
 _BEFORE_PUNCT = re.compile(r"[ \t]+([.,!?;:])")
 _DOUBLE_STOP = re.compile(r"([.!?])\.+")
+
+
+def _join_words(items: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c". The same as agent.local.brain.text.join_words, which
+    core cannot import (it imports nothing of callbridge)."""
+    items = [s for s in items if s]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _speak(value: Any) -> str:
@@ -30,7 +37,7 @@ def _speak(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return join_words([_speak(v) for v in value])
+        return _join_words([_speak(v) for v in value])
     if isinstance(value, dict):
         return _speak(value.get("name", ""))
     return str(value)
@@ -50,7 +57,7 @@ class _SafeFormatter(string.Formatter):
             items = value if isinstance(value, list) else [value]
             if arg:
                 items = [v.get(arg) if isinstance(v, dict) else v for v in items]
-            return join_words([_speak(v) for v in items])
+            return _join_words([_speak(v) for v in items])
         if not format_spec:
             return _speak(value)
         try:
