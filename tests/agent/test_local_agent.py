@@ -16,14 +16,15 @@ from callbridge.agent.base import (
     AgentEvent,
     AgentTranscript,
     CallerTranscript,
-    CallInfo,
     ResponseDone,
     SpeechStarted,
     ToolCall,
 )
-from callbridge.agent.local.agent import LocalAgent, TurnSettings, _heard_text
+from callbridge.agent.local.agent import LocalAgent, TurnSettings
 from callbridge.agent.local.brain.base import BrainError, ToolRunner
 from callbridge.agent.local.models import get_tts
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard, heard_text
 
 RATE = 24000
 POOL = ThreadPoolExecutor(2)
@@ -45,10 +46,11 @@ class FakeStt:
 
 
 class FakeTts:
-    """100 ms of a constant non-zero signal per word, per sentence."""
+    """100 ms of a constant non-zero signal per word, a piece per word."""
 
     async def stream(self, text: str, out_rate: int, executor: Executor) -> AsyncIterator[bytes]:
-        yield b"\x10\x00" * (out_rate // 10) * len(text.split())
+        for _ in text.split():
+            yield b"\x10\x00" * (out_rate // 10)
 
 
 class ScriptBrain:
@@ -141,22 +143,56 @@ async def test_greets_then_answers_a_turn() -> None:
     assert timing.text == "check my order" and timing.first_audio_ms > 0
 
 
+def sentences_of(events: list[AgentEvent]) -> list[tuple[str, float]]:
+    """(sentence, ms of audio) from the marks on AgentAudio, as the call session reads them."""
+    out: list[tuple[str, float]] = []
+    for e in events:
+        if isinstance(e, AgentAudio):
+            ms = len(e.pcm) / (RATE * 2 / 1000)
+            if e.text or not out:
+                out.append((e.text, ms))
+            else:
+                out[-1] = (out[-1][0], out[-1][1] + ms)
+    return out
+
+
+async def test_sentences_are_marked_where_their_audio_starts() -> None:
+    brain = ScriptBrain({"hours": ["We open at nine.", "Closed on Sundays."]})
+    agent = make(brain, FakeStt("hours"), end_silence_ms=300)
+    await agent.start(CallInfo("c", "+1", "+2", RATE))
+    events = asyncio.create_task(collect(agent, 3.0))
+    await feed(agent, speech(1500) + quiet(700))
+    got = await events
+    await agent.close()
+    marks = [e.text for e in got if isinstance(e, AgentAudio)]
+    # the first piece of each sentence carries its words, the others none
+    assert [m for m in marks if m] == [
+        "Hello there caller",
+        "We open at nine.",
+        "Closed on Sundays.",
+    ]
+    assert len(marks) == 3 + 4 + 3  # a piece per word
+    spoken = sentences_of(got)
+    assert spoken == [
+        ("Hello there caller", 300.0),
+        ("We open at nine.", 400.0),
+        ("Closed on Sundays.", 300.0),
+    ]
+    assert heard_text(spoken[1:], 500) == "We open at nine. Closed…"
+
+
 async def test_barge_in_tells_the_brain_what_was_heard() -> None:
     brain = ScriptBrain({})
     agent = make(brain, FakeStt(""))
     await agent.start(CallInfo("c", "+1", "+2", RATE))
-    await asyncio.sleep(0.05)
-    await agent.interrupted(150)  # 1.5 of the 3 words of the greeting
+    got = await collect(agent, 0.05)
+    spoken = sentences_of(got)
+    assert spoken == [("Hello there caller", 300.0)]
+    rid = next(e.response_id for e in got if isinstance(e, AgentAudio))
+    # 1.5 of the 3 words of the greeting: the call session works out the words.
+    await agent.interrupted(Heard(150, heard_text(spoken, 150), rid))
     assert brain.heard_texts == ["Hello…"]
     await agent.close()
-
-
-def test_heard_text_arithmetic() -> None:
-    spoken = [("One two three.", 300.0), ("Four five six seven.", 400.0)]
-    assert _heard_text(spoken, 0) == ""
-    assert _heard_text(spoken, 300) == "One two three."
-    assert _heard_text(spoken, 500) == "One two three. Four five…"
-    assert _heard_text(spoken, 5000) == "One two three. Four five six seven."
 
 
 async def test_digits_flush_on_pound() -> None:

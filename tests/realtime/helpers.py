@@ -1,7 +1,8 @@
 """A pretend call around a RealtimeAgent: a caller pushing 20 ms frames in real time, and a
 bridge that plays agent audio with the real `Playout` and handles barge-in and tools the
-way `CallSession._pump_agent` does (SpeechStarted while audible: flush, ignore the rest of
-that response id, `interrupted(heard_ms)`)."""
+way the call session does (SpeechStarted while audible: flush, ignore the rest of that
+response id, `interrupted(Heard)` with the heard milliseconds and, from the sentence marks
+on `AgentAudio.text`, the heard words)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from pydantic import SecretStr
 from callbridge.agent.base import (
     AgentAudio,
     AgentEvent,
+    AgentSession,
     AgentTranscript,
     CallerTranscript,
-    CallInfo,
     ResponseDone,
     SpeechStarted,
     ToolCall,
 )
+from callbridge.agent.fallback import FallbackAgent
 from callbridge.agent.realtime.agent import RealtimeAgent, RealtimeSetup
 from callbridge.agent.realtime.openai_rt import OpenAIConnector
 from callbridge.agent.realtime.options import RealtimeOptions, TurnDetection
@@ -32,6 +34,8 @@ from callbridge.agent.realtime.settings import OpenAIRealtimeSettings, VoiceLive
 from callbridge.agent.realtime.transport import Connector
 from callbridge.agent.realtime.voicelive import VoiceLiveConnector
 from callbridge.audio.playout import Playout
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard, heard_text
 from callbridge.testing.fake_realtime import FakeRealtimeServer
 
 RATE = 24000
@@ -100,23 +104,25 @@ async def hours(args: dict[str, Any]) -> str:
 
 
 @dataclass
-class Heard:
+class Reply:
     response_id: str
     first_s: float
-    ms: float = 0.0
+    ms: float = 0.0  # played
+    sentences: list[list[Any]] = field(default_factory=list)  # [text, ms] as handed over
 
 
 @dataclass
 class Bridge:
     """Plays an agent's events like CallSession does (see the module docstring)."""
 
-    agent: RealtimeAgent
+    agent: AgentSession
     tools: dict[str, ToolImpl] = field(default_factory=lambda: {"opening_hours": hours})
     rate: int = RATE
     events: list[tuple[float, AgentEvent]] = field(default_factory=list)
     interruptions: list[int] = field(default_factory=list)
+    heard: list[Heard] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
-    replies: list[Heard] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     sent_at: list[tuple[float, float]] = field(default_factory=list)  # (time, ms) sent
     playout: Playout | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -152,14 +158,14 @@ class Bridge:
                 if event.response_id != self._current:
                     self._current = event.response_id
                     playout.start_reply()
-                    self.replies.append(Heard(self._current, time.monotonic()))
+                    self.replies.append(Reply(self._current, time.monotonic()))
+                self._mark(event)
                 playout.enqueue(event.pcm)
             elif isinstance(event, SpeechStarted):
                 if playout.speaking:
-                    heard = playout.flush()
+                    heard = self._flush()
                     if self._current is not None:
                         self._cancelled.add(self._current)
-                    self.interruptions.append(heard)
                     await self.agent.interrupted(heard)
             elif isinstance(event, ToolCall):
                 self.tool_calls.append(event)
@@ -168,10 +174,27 @@ class Bridge:
     async def keypad_barge_in(self) -> int:
         """What CallSession does when keys interrupt the agent: no SpeechStarted first."""
         assert self.playout is not None and self.playout.speaking
-        heard = self.playout.flush()
+        heard = self._flush()
         self._cancelled.add(self._current or "")
-        self.interruptions.append(heard)
         await self.agent.interrupted(heard)
+        return heard.ms
+
+    def _mark(self, audio: AgentAudio) -> None:
+        """Where each sentence of the reply starts (AgentAudio.text), and its length."""
+        ms = len(audio.pcm) / (self.rate * 2 / 1000)
+        reply = self.replies[-1]
+        if audio.text or not reply.sentences:
+            reply.sentences.append([audio.text, 0.0])
+        reply.sentences[-1][1] += ms
+
+    def _flush(self) -> Heard:
+        """What the call session tells the agent at a barge-in."""
+        assert self.playout is not None
+        ms = self.playout.flush()
+        spoken = [(str(t), float(m)) for t, m in self.replies[-1].sentences] if self.replies else []
+        heard = Heard(ms, heard_text(spoken, ms), self._current)
+        self.interruptions.append(ms)
+        self.heard.append(heard)
         return heard
 
     async def _run_tool(self, call: ToolCall) -> None:
@@ -217,7 +240,7 @@ class Bridge:
 class Caller:
     """Pushes one 20 ms frame every 20 ms (silence unless speaking), like ACS does."""
 
-    def __init__(self, agent: RealtimeAgent, rate: int = RATE) -> None:
+    def __init__(self, agent: AgentSession, rate: int = RATE) -> None:
         self.agent = agent
         self.rate = rate
         self.frame = rate // 50 * 2
@@ -273,7 +296,7 @@ async def until(condition: Callable[[], object], timeout_s: float = 5.0, what: s
 
 @dataclass
 class Call:
-    agent: RealtimeAgent
+    agent: AgentSession  # a RealtimeAgent, or a FallbackAgent around one
     bridge: Bridge
     caller: Caller
     fake: FakeRealtimeServer
@@ -293,12 +316,19 @@ async def start_call(
     rate: int = RATE,
     tools: dict[str, ToolImpl] | None = None,
     info: CallInfo | None = None,
+    offline: Callable[[], AgentSession] | None = None,
     **setup: Any,
 ) -> Call:
+    """`offline`: the agent is wrapped in a FallbackAgent with it (as runtime.py does for
+    `fallback: offline`)."""
     connector = connector_for(fake)
     setup.setdefault("persona", "You are the test agent for {caller}.")
     setup.setdefault("render", lambda text, call: text.replace("{caller}", call.caller))
-    agent = RealtimeAgent(RealtimeSetup(connector, options or quick_options(), **setup))
+    agent: AgentSession = RealtimeAgent(
+        RealtimeSetup(connector, options or quick_options(), **setup)
+    )
+    if offline is not None:
+        agent = FallbackAgent(agent, offline)
     bridge = Bridge(agent, rate=rate)
     if tools is not None:
         bridge.tools.update(tools)

@@ -6,7 +6,8 @@ import asyncio
 import base64
 import json
 
-from callbridge.agent.base import AgentAudio, CallInfo, SpeechStarted
+from callbridge.agent.base import AgentAudio, SpeechStarted
+from callbridge.core.call_info import CallInfo
 from callbridge.testing.fake_realtime import Say, Script
 
 from .conftest import FakeFactory, on_both

@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from callbridge.agent.base import (
-    AgentAudio,
-    AgentEvent,
-    AgentTranscript,
-    CallInfo,
-    ResponseDone,
-    ToolCall,
-)
+from callbridge.agent.base import AgentAudio, AgentEvent, AgentTranscript, ResponseDone, ToolCall
+from callbridge.agent.fallback import FallbackAgent
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard
 from callbridge.testing.fake_realtime import Expire, Say, Script
 
 from .conftest import FakeFactory, on_both
@@ -129,7 +125,7 @@ class StubOffline:
     async def tool_result(self, call_id: str, output: str) -> None:
         return None
 
-    async def interrupted(self, heard_ms: int) -> None:
+    async def interrupted(self, heard: Heard) -> None:
         return None
 
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
@@ -161,6 +157,9 @@ async def test_offline_fallback_takes_the_call_over(make_fake: FakeFactory) -> N
         await until(lambda: offline.audio > 0, 2, "caller audio goes to the offline agent")
         said = [e.text for e in call.bridge.of(AgentTranscript)]
         assert said[-1] == "Sorry. Let's carry on."
+        assert offline.started is not None and offline.started.call_id == "call-1"
+        assert isinstance(call.agent, FallbackAgent) and call.agent.handed_over
+        assert not call.bridge.tool_calls  # no goodbye: the offline agent has the call
     finally:
         await call.close()
     assert offline.closed
@@ -198,4 +197,6 @@ async def test_close_releases_everything(make_fake: FakeFactory) -> None:
     await asyncio.sleep(0.05)
     left = {t for t in asyncio.all_tasks() if not t.done()} - before
     names = [t.get_coro().__qualname__ for t in left]  # type: ignore[union-attr]
-    assert not [n for n in names if n.startswith(("RealtimeAgent", "LocalVoice"))], names
+    assert not [
+        n for n in names if n.startswith(("RealtimeAgent", "ServerEvents", "LocalVoice"))
+    ], names

@@ -60,6 +60,9 @@ async def test_text_replies_spoken_by_our_voice_and_cut_by_text(make_fake: FakeF
         text = replacement["item"]["content"][0]["text"]
         assert text.startswith(first + " On Saturdays") and text.endswith("…"), text
         assert "Sundays" not in text
+        # Our voice marks where each sentence starts, so the bridge's heard words (what a
+        # call session works out) are the words the item was replaced with.
+        assert call.bridge.heard[-1].text == text
         user_item = session.server_events("input_audio_buffer.committed")[0]["item_id"]
         assert replacement["previous_item_id"] == user_item
         await until(lambda: session.server_events("conversation.item.deleted"), 3, "deleted")

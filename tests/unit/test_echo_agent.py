@@ -1,14 +1,8 @@
 import numpy as np
 
-from callbridge.agent.base import (
-    AgentAudio,
-    AgentEvent,
-    CallInfo,
-    ResponseDone,
-    SpeechStarted,
-    SpeechStopped,
-)
+from callbridge.agent.base import AgentAudio, AgentEvent, ResponseDone, SpeechStarted, SpeechStopped
 from callbridge.agent.echo import EchoAgent
+from callbridge.core.call_info import CallInfo
 
 RATE = 16000
 
@@ -38,6 +32,8 @@ async def test_repeats_an_utterance_after_the_caller_stops() -> None:
     audio = b"".join(e.pcm for e in events if isinstance(e, AgentAudio))
     ms = len(audio) / 2 / RATE * 1000
     assert 800 <= ms <= 960, ms  # the utterance plus a short tail, not the long silence
+    # An echo has no words: its audio carries no sentence marks (heard text stays "").
+    assert all(e.text == "" for e in events if isinstance(e, AgentAudio))
 
 
 async def test_silence_and_a_click_get_no_reply() -> None:

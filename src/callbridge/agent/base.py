@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    call_id: str
-    caller: str
-    callee: str
-    sample_rate: int
-    correlation_id: str = ""
-    variables: dict[str, str] = field(default_factory=dict)
-    tools: list[dict[str, Any]] = field(default_factory=list)  # function declarations
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +22,9 @@ class AgentAudio:
 
     pcm: bytes
     response_id: str
+    # The words whose speech starts with this audio (a sentence), when the agent knows
+    # them: the call session turns played milliseconds into heard words with it.
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +67,15 @@ class AgentFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """The agent cannot go on (its service is gone for good) and asks to be replaced: a
+    `FallbackAgent` around it (agent/fallback.py) hands the call to its fallback agent.
+    Only an agent set up with such a fallback says it; the call session ignores it."""
+
+    reason: str
+
+
 AgentEvent = (
     AgentAudio
     | SpeechStarted
@@ -81,6 +85,7 @@ AgentEvent = (
     | ToolCall
     | ResponseDone
     | AgentFailed
+    | GaveUp
 )
 
 
@@ -95,8 +100,8 @@ class AgentSession(Protocol):
 
     async def tool_result(self, call_id: str, output: str) -> None: ...
 
-    async def interrupted(self, heard_ms: int) -> None:
-        """The caller barged in after hearing `heard_ms` of the current reply."""
+    async def interrupted(self, heard: Heard) -> None:
+        """The caller barged in after hearing `heard.ms` (`heard.text`) of the reply."""
 
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
         """Something happened on the call that the agent should speak to (see NOTICES).

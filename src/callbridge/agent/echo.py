@@ -15,12 +15,13 @@ import numpy as np
 from callbridge.agent.base import (
     AgentAudio,
     AgentEvent,
-    CallInfo,
     EventStream,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
 )
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard
 
 _ids = itertools.count(1)
 
@@ -113,7 +114,7 @@ class EchoAgent:
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
         return None
 
-    async def interrupted(self, heard_ms: int) -> None:
+    async def interrupted(self, heard: Heard) -> None:
         # All audio of a reply is handed over at once; the bridge drops what was not heard.
         return None
 

@@ -27,7 +27,7 @@ from callbridge.agent.local.brain.slots import (
     similar,
 )
 from callbridge.agent.local.brain.text import join_words, tokens
-from callbridge.call.tools import ToolContext, ToolSpec
+from callbridge.core.tools import ToolContext, ToolSpec
 
 Today = Callable[[], dt.date]
 Result = dict[str, Any]

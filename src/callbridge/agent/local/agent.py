@@ -4,6 +4,9 @@ Latency is won in three places: the end of the caller's turn is decided by the V
 short silence tuned for phone speech; the utterance is transcribed speculatively during a
 pause inside it, so the text is usually ready when the turn ends; and the reply is spoken
 sentence by sentence, the first sentence playing while the next is synthesised.
+
+The first audio of each sentence carries its words (`AgentAudio.text`): after a barge-in
+the call session works out the words the caller heard, which the brain then keeps.
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ import asyncio
 import contextvars
 import itertools
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from callbridge.agent.base import (
     AgentAudio,
@@ -25,17 +27,28 @@ from callbridge.agent.base import (
     AgentFailed,
     AgentTranscript,
     CallerTranscript,
-    CallInfo,
     EventStream,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
     ToolCall,
 )
+from callbridge.agent.keypad import DigitCollector
 from callbridge.agent.local.brain.base import Brain
+from callbridge.agent.local.setup import (
+    CallSetup,
+    SpeechToText,
+    TextToSpeech,
+    TurnSettings,
+    TurnTimings,
+)
 from callbridge.agent.local.vad import SegmenterConfig, SpeechSegmenter, VadEvent
-from callbridge.audio.pcm import duration_ms
+from callbridge.agent.sentences import first_clauses
 from callbridge.audio.resample import StreamResampler
+from callbridge.core.call_info import CallInfo
+from callbridge.core.heard import Heard
+
+__all__ = ["CallSetup", "LocalAgent", "SpeechToText", "TextToSpeech", "TurnSettings", "TurnTimings"]
 
 log = logging.getLogger(__name__)
 
@@ -43,53 +56,11 @@ VAD_RATE = 16000
 _ids = itertools.count(1)
 
 
-class SpeechToText(Protocol):
-    async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Any: ...
-
-
-class TextToSpeech(Protocol):
-    def stream(self, text: str, out_rate: int, executor: Executor) -> AsyncIterator[bytes]: ...
-
-
-@dataclass(frozen=True)
-class TurnSettings:
-    end_silence_ms: int = 400
-    pause_ms: int = 200
-    barge_in_min_ms: int = 120
-    digit_timeout_s: float = 2.5
-    tool_filler_after_s: float = 1.5
-    tool_filler: str = "One moment please."
-
-
-@dataclass(frozen=True)
-class CallSetup:
-    """What a call's profile gives the agent when it starts."""
-
-    brain: Callable[[CallInfo], Brain]
-    turn: TurnSettings
-    notices: dict[str, str]
-    tts: TextToSpeech
-
-
-@dataclass
-class TurnTimings:
-    """Where the time of one turn went (ms), for the latency benchmark and the store."""
-
-    speech_end_ms: int = 0  # on the VAD timeline
-    stt_ms: float = 0.0
-    stt_speculative: bool = False
-    brain_first_ms: float = 0.0  # turn end → first sentence from the brain
-    tts_first_ms: float = 0.0  # first sentence → its first audio
-    first_audio_ms: float = 0.0  # turn end → first audio handed to the bridge
-    text: str = ""
-
-
 @dataclass
 class _Reply:
     response_id: str
     task: asyncio.Task[None] | None = None
-    # (text, ms of audio) of each sentence spoken so far, to tell the brain what was heard.
-    spoken: list[tuple[str, float]] = field(default_factory=list)
+    spoken: list[str] = field(default_factory=list)  # the sentences handed over so far
 
 
 # The reply a task belongs to, so helpers deep in a reply know where their audio goes.
@@ -127,8 +98,7 @@ class LocalAgent:
         self._last_reply: _Reply | None = None  # the latest reply, generated or not
         self._speculative: tuple[int, asyncio.Task[str]] | None = None
         self._pending_tools: dict[str, asyncio.Future[str]] = {}
-        self._digits = ""
-        self._digit_timer: asyncio.TimerHandle | None = None
+        self._keypad = DigitCollector(self._on_digits, self._turn.digit_timeout_s)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self.timings: list[TurnTimings] = []
@@ -150,6 +120,7 @@ class LocalAgent:
             self._make_brain = setup.brain
             self._turn, self._notices, self._tts = setup.turn, setup.notices, setup.tts
             self._segmenter = self._new_segmenter()
+            self._keypad.timeout_s = self._turn.digit_timeout_s
         self._brain = self._make_brain(call)
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
@@ -164,26 +135,19 @@ class LocalAgent:
             self._on_vad(event)
 
     async def push_dtmf(self, digit: str) -> None:
-        loop = asyncio.get_running_loop()
-        if self._digit_timer is not None:
-            self._digit_timer.cancel()
-        if digit == "#":
-            self._flush_digits(terminated=True)
-            return
-        self._digits += digit
-        self._digit_timer = loop.call_later(self._turn.digit_timeout_s, self._flush_digits)
+        self._keypad.push(digit)
 
     async def tool_result(self, call_id: str, output: str) -> None:
         fut = self._pending_tools.pop(call_id, None)
         if fut is not None and not fut.done():
             fut.set_result(output)
 
-    async def interrupted(self, heard_ms: int) -> None:
-        # The reply may be fully generated and still playing: keep the last one's sentences.
+    async def interrupted(self, heard: Heard) -> None:
+        # The reply may be fully generated and still playing: the last one is the one cut.
         reply = self._reply or self._last_reply
         if reply is None:
             return
-        self._brain.heard(_heard_text(reply.spoken, heard_ms))
+        self._brain.heard(heard.text)
         self._last_reply = None
         self._cancel_reply()
 
@@ -218,8 +182,7 @@ class LocalAgent:
         if self._closed:
             return
         self._closed = True
-        if self._digit_timer is not None:
-            self._digit_timer.cancel()
+        self._keypad.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -349,7 +312,7 @@ class LocalAgent:
         async for text in sentences:
             # A long first sentence is spoken clause by clause: its first clause is ready
             # sooner, and the first audio is what the caller waits for.
-            for sentence in _first_clause_split(text.strip()) if first else [text.strip()]:
+            for sentence in first_clauses(text.strip()) if first else [text.strip()]:
                 if sentence:
                     first = await self._speak_one(sentence, reply, timing, t0, first)
 
@@ -360,18 +323,27 @@ class LocalAgent:
         t_sentence = time.perf_counter()
         if timing is not None and first:
             timing.brain_first_ms = (t_sentence - t0) * 1000 - timing.stt_ms
-        spoken_ms = 0.0
-        async for pcm in self._tts.stream(sentence, self._rate, self._voice_executor):
-            if timing is not None and first:
-                now = time.perf_counter()
-                timing.tts_first_ms = (now - t_sentence) * 1000
-                timing.first_audio_ms = (now - t0) * 1000
-            first = False
-            spoken_ms += duration_ms(len(pcm), self._rate)
-            self._emit(AgentAudio(pcm, reply.response_id))
-        reply.spoken.append((sentence, spoken_ms))
+        spoke = await self._voice(sentence, reply, timing if first else None, t0, t_sentence)
         self._emit(AgentTranscript(sentence, reply.response_id))
-        return first
+        return first and not spoke
+
+    async def _voice(
+        self, text: str, reply: _Reply, timing: TurnTimings | None, t0: float, t_text: float
+    ) -> bool:
+        """Emit `text` as speech, its first piece marked with the words (so the call
+        session can tell which words a barge-in let the caller hear); False if the voice
+        made no audio of it."""
+        mark = text
+        spoke = False
+        async for pcm in self._tts.stream(text, self._rate, self._voice_executor):
+            if timing is not None and mark:
+                now = time.perf_counter()
+                timing.tts_first_ms = (now - t_text) * 1000
+                timing.first_audio_ms = (now - t0) * 1000
+            self._emit(AgentAudio(pcm, reply.response_id, mark))
+            mark, spoke = "", True
+        reply.spoken.append(text)
+        return spoke
 
     async def _run_tool(self, name: str, arguments: dict[str, Any]) -> str:
         call_id = f"tool-{next(_ids)}"
@@ -388,20 +360,16 @@ class LocalAgent:
             self._pending_tools.pop(call_id, None)
 
     async def _say_filler(self) -> None:
-        reply = _current_reply.get()
-        async for pcm in self._tts.stream(self._turn.tool_filler, self._rate, self._voice_executor):
-            self._emit(AgentAudio(pcm, reply.response_id))
-        reply.spoken.append((self._turn.tool_filler, 0.0))
+        now = time.perf_counter()
+        await self._voice(self._turn.tool_filler, _current_reply.get(), None, now, now)
 
-    def _flush_digits(self, terminated: bool = False) -> None:
-        digits, self._digits = self._digits, ""
-        self._digit_timer = None
-        if not digits and not terminated:
-            return
-        text = digits + ("#" if terminated else "")
-        log.info("caller keyed %s", text)
+    def _on_digits(self, digits: str) -> None:
+        """A keypad entry is complete ("4512#", or digits then a pause)."""
+        log.info("caller keyed %s", digits)
         self._start_reply(
-            lambda: self._speak(self._brain.digits(text, self._run_tool), None, time.perf_counter())
+            lambda: self._speak(
+                self._brain.digits(digits, self._run_tool), None, time.perf_counter()
+            )
         )
 
 
@@ -435,55 +403,3 @@ class _NoBrain:
     @property
     def fallback(self) -> str:
         return "goodbye"
-
-
-_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|but|or) )")
-
-
-_SOFT_BREAKS = frozenset(
-    "from at in on for with and but or because so which that who when where".split()
-)
-
-
-def _first_clause_split(sentence: str, min_words: int = 4, long_words: int = 9) -> list[str]:
-    """Split a long sentence at its clause punctuation into pieces of at least `min_words`."""
-    if len(sentence.split()) < long_words:
-        return [sentence]
-    pieces: list[str] = []
-    for part in _CLAUSE.split(sentence):
-        if pieces and len(pieces[-1].split()) < min_words:
-            pieces[-1] = f"{pieces[-1]} {part}"
-        else:
-            pieces.append(part)
-    if len(pieces) > 1 and len(pieces[-1].split()) < min_words:
-        last = pieces.pop()
-        pieces[-1] = f"{pieces[-1]} {last}"
-    # A first piece that is still long is cut before a preposition or conjunction early in
-    # it: Piper makes a whole piece at once, so its length is the caller's wait.
-    words = pieces[0].split()
-    if len(words) > 7:
-        for i in range(3, 7):
-            if words[i].lower() in _SOFT_BREAKS:
-                pieces[0:1] = [" ".join(words[:i]), " ".join(words[i:])]
-                break
-    return pieces
-
-
-def _heard_text(spoken: list[tuple[str, float]], heard_ms: int) -> str:
-    """The part of a reply the caller heard: whole sentences, then the words of the
-    interrupted one in proportion to how much of it played."""
-    out: list[str] = []
-    left = float(heard_ms)
-    for text, ms in spoken:
-        if ms <= 0:
-            continue
-        if left >= ms:
-            out.append(text)
-            left -= ms
-            continue
-        words = text.split()
-        n = int(len(words) * left / ms)
-        if n:
-            out.append(" ".join(words[:n]) + "…")
-        break
-    return " ".join(out)

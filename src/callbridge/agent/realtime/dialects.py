@@ -2,8 +2,10 @@
 
 Everything else in the package speaks one *canonical* vocabulary — the beta event names —
 and this module translates at the edge. Names are mapped strictly per dialect: a GA name
-arriving on a Voice Live socket is *not* treated as audio (realtime-protocols.md §5.3:
-both SDKs accept the wrong dialect silently, so a lenient mapping would hide a bug).
+arriving on a Voice Live socket is *not* treated as audio (both SDKs accept the wrong
+dialect silently, so a lenient mapping would hide a bug). The two vocabularies are the
+services' own: https://learn.microsoft.com/azure/ai-services/speech-service/voice-live-api-reference
+(Voice Live) and https://platform.openai.com/docs/api-reference/realtime (OpenAI GA).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from callbridge.agent.realtime.options import (
     VoiceOptions,
 )
 
-MODEL_RATE = 24000  # pcm16 / audio/pcm: 24 kHz mono both ways (§1.5, §2.3)
+MODEL_RATE = 24000  # pcm16 / audio/pcm: 24 kHz mono both ways (docs/realtime.md, "One call")
 
 DialectName = Literal["voicelive", "ga"]
 
-# Canonical (beta) name -> the name each dialect sends it under (§1.7, §2.6, §2.7).
+# Canonical (beta) name -> the name each dialect sends it under (the API references above).
 _GA_RENAMES = {
     "response.audio.delta": "response.output_audio.delta",
     "response.audio.done": "response.output_audio.done",
@@ -108,7 +110,7 @@ class Dialect:
         self, text: str, instructions: str | None, lead: str = "Start the call by saying"
     ) -> dict[str, Any]:
         """A response that speaks fixed words (greeting, call notices). Voice Live has
-        `pre_generated_assistant_message` (§1.6); GA has no such thing, so the model is
+        `pre_generated_assistant_message`; GA has no such thing, so the model is
         told to say them."""
         if self.name == "voicelive":
             return {"pre_generated_assistant_message": self.assistant_text_item(text)}
@@ -116,7 +118,7 @@ class Dialect:
 
     def filler(self, text: str, cfg: SessionConfig) -> dict[str, Any]:
         """A short out-of-band line while a tool runs: not added to the conversation, so the
-        model's context stays clean (§2.5 `conversation: "none"`; §1.6 for Voice Live)."""
+        model's context stays clean (`conversation: "none"`)."""
         body: dict[str, Any] = {
             "conversation": "none",
             "instructions": f'Say exactly: "{text}"',
@@ -133,7 +135,7 @@ def _with(instructions: str | None, extra: str) -> str:
     return f"{instructions}\n\n{extra}" if instructions else extra
 
 
-# --- Voice Live (flat session, §1.5) ---------------------------------------------------------
+# --- Voice Live (flat session) ---------------------------------------------------------------
 def _voicelive_session(cfg: SessionConfig) -> dict[str, Any]:
     opts = cfg.options
     session: dict[str, Any] = {
@@ -195,7 +197,7 @@ def _voicelive_turn(turn: TurnDetection) -> dict[str, Any]:
     return out
 
 
-# --- OpenAI GA (nested session, §2.3) ----------------------------------------------------------
+# --- OpenAI GA (nested session) ---------------------------------------------------------------
 def _ga_session(cfg: SessionConfig) -> dict[str, Any]:
     opts = cfg.options
     pcm = {"type": "audio/pcm", "rate": MODEL_RATE}

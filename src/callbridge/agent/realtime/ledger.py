@@ -2,11 +2,12 @@
 bridge under which playback id, and the conversation as the service holds it.
 
 Why playbacks: the bridge counts the milliseconds a caller heard *per response id it is
-given* (`heard_ms` restarts when the id changes). Model responses can follow each other
+given* (`Heard.ms` restarts when the id changes). Model responses can follow each other
 while earlier audio is still queued in the bridge (a filler, then the tool's answer), so
 the agent hands audio over under a *playback* id that only changes at caller speech onset —
 when the bridge has flushed its queue anyway — and keeps the offset of every item inside
-the playback. `heard_ms` then maps exactly onto items (realtime-protocols.md §3.2 step 3).
+the playback. The heard milliseconds then map exactly onto items (docs/realtime.md,
+"Barge-in", step 3).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callbridge.agent.realtime.dialects import Dialect
-from callbridge.agent.realtime.speech import SentenceSplitter, heard_part, heard_text
+from callbridge.agent.sentences import SentenceSplitter
+from callbridge.core.heard import heard_part, heard_text
 
 _playback_ids = itertools.count(1)
 
@@ -66,7 +68,9 @@ class ResponseState:
     status: str = "in_progress"
     items: list[ItemState] = field(default_factory=list)
     calls: list[PendingCall] = field(default_factory=list)
-    splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
+    # Custom voice: the model's text, cut into sentences to speak (very short ones are
+    # kept with the next: the model writes faster than we speak, and phrases sound better).
+    splitter: SentenceSplitter = field(default_factory=lambda: SentenceSplitter(min_chars=12))
 
     def item(self, item_id: str, text_mode: bool) -> ItemState:
         for item in self.items:
@@ -86,8 +90,8 @@ class Segment:
 
 
 @dataclass
-class Playback:
-    """Audio handed to the bridge under one response id, in order."""
+class BridgePlayback:
+    """Audio handed to the bridge under one response id (a playback id), in order."""
 
     id: str = field(default_factory=lambda: f"rt-{next(_playback_ids)}")
     ms: float = 0.0
@@ -138,7 +142,8 @@ class Entry:
 
 class Conversation:
     """The conversation as the service holds it, rebuilt from its item events, so that a new
-    session can be seeded with it after a lost connection (§2.2: there is no renewal)."""
+    session can be seeded with it after a lost connection (a session cannot be renewed:
+    docs/realtime.md, "Session continuity")."""
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []

@@ -4,7 +4,9 @@
 caller audio, tool outputs, barge-in — is non-blocking and ordering is kept), a reader
 that hands each event to the agent under its canonical name, and a close that always
 happens. Client events carry ids, because the service's `error.event_id` names the event
-that caused an error (realtime-protocols.md §1.7, §2.6).
+that caused an error (the `error` server event of both APIs:
+https://platform.openai.com/docs/api-reference/realtime-server-events and
+https://learn.microsoft.com/azure/ai-services/speech-service/voice-live-api-reference).
 """
 
 from __future__ import annotations

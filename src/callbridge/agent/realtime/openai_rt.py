@@ -1,9 +1,10 @@
 """OpenAI Realtime (GA) and Azure OpenAI realtime deployments through the `openai` SDK.
 
 The WebSocket base URL is always given (`websocket_base_url`): the SDK appends `/realtime`
-and `?model=` and sends `Authorization: Bearer <key>` (realtime-protocols.md §5.2). Azure
-OpenAI's GA endpoint takes the same form, `wss://<res>.openai.azure.com/openai/v1`, as in
-Microsoft's quickstart (§2.2); with Entra ID the bearer is a token for `token_scope`.
+and `?model=` and sends `Authorization: Bearer <key>`. Azure OpenAI's GA endpoint takes the
+same form, `wss://<res>.openai.azure.com/openai/v1`, as in Microsoft's how-to
+(https://learn.microsoft.com/azure/foundry/openai/how-to/realtime-audio-websockets); with
+Entra ID the bearer is a token for `token_scope`.
 The SDK's own reconnect is not used: session continuity is the agent's job (it must
 re-seed the conversation, which a socket-level retry cannot).
 """

@@ -1,7 +1,7 @@
 """response.create, one at a time.
 
 A response must not be asked for while another is in progress (`conversation_already_has_
-active_response`, realtime-protocols.md §4 and §7): requests queue here — answers to tool
+active_response`; docs/realtime.md, "Tools"): requests queue here — answers to tool
 outputs, greetings, call notices, the continuation after a reconnect — and go out one by one
 as responses end. A tool filler is only sent when nothing else is waiting.
 """

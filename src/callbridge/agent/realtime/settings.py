@@ -1,9 +1,9 @@
 """Connection settings of the two realtime backends, from `CALLBRIDGE_*` environment variables
 (and `.env`), checked when the service starts: each problem is one line saying what to set.
 
-URL rules come from realtime-protocols.md: the Voice Live SDK always appends
-`/voice-live/realtime` to the endpoint (§5.1), the openai SDK appends `/realtime` to the
-WebSocket base URL (§5.2), and Azure OpenAI's GA endpoint refuses an `api-version` (§2.2).
+URL rules (docs/realtime.md, "Environment"): the Voice Live SDK always appends
+`/voice-live/realtime` to the endpoint, the openai SDK appends `/realtime` to the WebSocket
+base URL, and Azure OpenAI's GA endpoint refuses an `api-version`.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class OpenAIRealtimeSettings(BaseSettings):
 
     @property
     def ws_base_url(self) -> str:
-        """Always given to the SDK: old SDKs force wss:// when only base_url is set (§5.2)."""
+        """Always given to the SDK: old SDKs force wss:// when only base_url is set."""
         if self.websocket_url:
             return self.websocket_url
         url = urlsplit(self.base_url)

@@ -1,4 +1,4 @@
-"""The model's function calls (realtime-protocols.md §4).
+"""The model's function calls (docs/realtime.md, "Tools").
 
 A call is collected from `response.function_call_arguments.done` and run only once its
 response completed (`.done` also comes for cancelled responses, with arguments cut short).

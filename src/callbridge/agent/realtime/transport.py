@@ -3,7 +3,7 @@
 Both SDK connections are used through their raw-message calls (`send` with a dict,
 `recv_bytes`) and decoded here, so the agent has one path for both services and never trips
 over the SDKs' different audio types (Voice Live decodes `delta` to bytes, openai keeps
-base64 text: realtime-protocols.md §0.5).
+base64 text; docs/realtime.md, "One call").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """After a barge-in: make the service's copy of each interrupted item what the caller heard.
 
-realtime-protocols.md §3.2 step 3: an audio item is truncated to the milliseconds heard,
+docs/realtime.md, "Barge-in", step 3: an audio item is truncated to the milliseconds heard,
 clamped to the audio received for it (the service refuses more: "Audio content of X ms is
 already shorter than Y ms"); an item nobody heard is deleted (a truncate to 0 is refused:
 "Only model output audio messages can be truncated"). A text item (custom voice) cannot be
@@ -29,7 +29,7 @@ class Truncation:
         self._conv = conversation
         self._create_item = create_item
         self._on_heard = on_heard  # the heard part of a cut reply, for the transcript
-        self._server_truncates = server_truncates  # Voice Live auto_truncate (§3.1)
+        self._server_truncates = server_truncates  # Voice Live auto_truncate (docs/realtime.md)
 
     def decide(self, item: ItemState, heard_ms: float) -> None:
         """The caller heard `heard_ms` of `item`; acted on once its response is done."""

@@ -37,13 +37,13 @@ class LocalVoice:
         executor: Executor,
         rate: int,
         *,
-        on_audio: Callable[[bytes, ItemState | None], None],
+        on_audio: Callable[[bytes, ItemState | None, str], None],
         on_sentence: Callable[[SpeechJob], None],
     ) -> None:
         self._speaker = speaker
         self._executor = executor
         self._rate = rate
-        self._on_audio = on_audio
+        self._on_audio = on_audio  # (pcm, item, the sentence it starts or "")
         self._on_sentence = on_sentence  # a job is over (spoken, or only a finish marker)
         self._jobs: asyncio.Queue[SpeechJob] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -92,8 +92,10 @@ class LocalVoice:
                         spoken = [job.text, 0.0]
                         job.item.spoken.append(spoken)
                     stream = self._speaker.stream(job.text, self._rate, self._executor)
+                    mark = job.text  # the first piece of a sentence carries its words
                     async for pcm in stream:
-                        self._on_audio(pcm, job.item)
+                        self._on_audio(pcm, job.item, mark)
+                        mark = ""
                         if spoken is not None:
                             spoken[1] = float(spoken[1]) + len(pcm) / (self._rate * 2 / 1000)
             except asyncio.CancelledError:

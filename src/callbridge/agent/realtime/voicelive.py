@@ -1,9 +1,10 @@
 """Azure Voice Live through the official `azure-ai-voicelive` SDK (async, aiohttp).
 
 `connect()` builds `<endpoint>/voice-live/realtime?api-version=…&model=…` (or the agent
-parameters) and authenticates with an `api-key` header or an Entra ID bearer token
-(realtime-protocols.md §1.2, §1.3, §5.1). The token is fetched once per connection; one
-`DefaultAzureCredential` per process caches and refreshes it for later connections.
+parameters) and authenticates with an `api-key` header or an Entra ID bearer token; see
+https://learn.microsoft.com/azure/ai-services/speech-service/voice-live-api-reference.
+The token is fetched once per connection; one `DefaultAzureCredential` per process caches
+and refreshes it for later connections.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from typing import Any
 
 # Imported with the module (at service start, by runtime.py), never during a call.
-# `connect` comes from .aio: `from azure.ai.voicelive import connect` fails in 1.3.1 (§0.5).
+# `connect` comes from .aio: `from azure.ai.voicelive import connect` fails in 1.3.1.
 from azure.ai.voicelive.aio import ConnectionClosed, connect
 from azure.ai.voicelive.aio import ConnectionError as VoiceLiveConnectionError
 from azure.core.credentials import AzureKeyCredential
@@ -33,7 +34,7 @@ class VoiceLiveTransport:
 
     async def send(self, event: dict[str, Any]) -> None:
         try:
-            # A dict, not a JSON string: the SDK would encode a string a second time (§5.1).
+            # A dict, not a JSON string: the SDK would encode a string a second time.
             await self._conn.send(event)
         except VoiceLiveConnectionError as exc:
             raise TransportClosed(None, str(exc)) from exc
@@ -43,7 +44,7 @@ class VoiceLiveTransport:
             try:
                 raw = await self._conn.recv_bytes()
             except ConnectionClosed as exc:
-                # The SDK reports the close code but never the reason (§5.1).
+                # The SDK reports the close code but never the reason.
                 raise TransportClosed(getattr(exc, "code", None), "") from exc
             if raw:  # the SDK returns b"" for frames it does not know (ping, ...)
                 event: dict[str, Any] = json.loads(raw)

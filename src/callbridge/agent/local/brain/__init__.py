@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from callbridge.agent.base import CallInfo
     from callbridge.agent.local.brain.base import Brain
-    from callbridge.call.tools import ToolRegistry
+    from callbridge.core.call_info import CallInfo
+    from callbridge.core.tools import ToolRegistry
     from callbridge.profile import Profile
 
 

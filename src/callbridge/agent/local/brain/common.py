@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from callbridge.agent.local.brain.base import ToolRunner
-from callbridge.agent.local.brain.template import render
+from callbridge.core.template import render
 from callbridge.profile import Profile
 
 log = logging.getLogger(__name__)

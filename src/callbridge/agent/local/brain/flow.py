@@ -3,8 +3,8 @@
 Deterministic and fast (well under 5 ms a turn), so the offline agent answers as soon as
 Whisper has the words. One turn:
 
-1. hear: tokens of the transcript, and every slot value in them (dates and times first, so
-   their numbers aren't read as party sizes), marking the words those values used;
+1. hear (hearing.py): tokens of the transcript, and every slot value in them (dates and
+   times first, so their numbers aren't read as party sizes), marking the words they used;
 2. if a question is open (a slot prompt, a yes/no confirmation) the answer goes to it,
    unless the caller clearly asks for something else;
 3. else the best-scoring intent starts; slots said along with it are kept, remembered ones
@@ -27,30 +27,15 @@ from typing import Any
 
 from callbridge.agent.local.brain.base import ToolRunner
 from callbridge.agent.local.brain.common import Reprompts, Speech, call_tool, finish_call
+from callbridge.agent.local.brain.hearing import HeardTurn, TurnReader
 from callbridge.agent.local.brain.matcher import IntentMatcher
-from callbridge.agent.local.brain.slots import (
-    Choice,
-    Found,
-    SlotValue,
-    find_choice,
-    find_date,
-    find_digits,
-    find_list_ref,
-    find_name,
-    find_number,
-    find_time,
-    make_choice,
-)
-from callbridge.agent.local.brain.template import render
-from callbridge.agent.local.brain.text import sentences, tokens
-from callbridge.profile import FlowSettings, IntentSpec, Profile, SlotSpec, call_variables
+from callbridge.agent.local.brain.slots import SlotValue
+from callbridge.agent.sentences import sentences
+from callbridge.core.template import render
+from callbridge.profile import FlowSettings, IntentSpec, Profile, call_variables
 
 log = logging.getLogger(__name__)
 
-# Slot types in the order they claim words (see module doc).
-_TYPE_ORDER = ("date", "time", "digits", "choice", "number", "name")
-# Words too generic to identify a list item by ("the house", "restaurant").
-_GENERIC = frozenset({"the", "restaurant", "house", "cafe", "bar", "grill", "kitchen", "place"})
 _SWITCH_MARGIN = 0.2  # how much surer another intent must be to abandon an open question
 
 
@@ -64,13 +49,6 @@ class _Active:
     pending: str | None = None  # slot just asked for
     confirming: bool = False  # a yes/no question is open
     confirmed: bool = False
-
-
-@dataclass
-class _Heard:
-    toks: list[str]
-    found: dict[str, Found]  # slot name -> value in this turn
-    used: set[int]  # tokens taken by slot values
 
 
 class FlowBrain:
@@ -87,19 +65,10 @@ class FlowBrain:
         self._profile = profile
         self._flow: FlowSettings = profile.flow
         self._vars = dict(variables if variables is not None else call_variables())
-        self._today = today
         self._max_history = max_history
         self._matcher = IntentMatcher({k: v.examples for k, v in self._flow.intents.items()})
-        self._static_choices: dict[str, list[Choice]] = {
-            name: [make_choice(c, syn) for c, syn in slot.choice_map().items()]
-            for name, slot in self._flow.slots.items()
-            if slot.type == "choice"
-        }
-        self._yes = [tuple(tokens(w)) for w in self._flow.yes_words]
-        self._no = [tuple(tokens(w)) for w in self._flow.no_words]
-        self._cancel = [tuple(tokens(w)) for w in self._flow.cancel_words]
+        self._reader = TurnReader(self._flow, today)
         self._memory: dict[str, SlotValue] = {}
-        self._items: list[dict[str, Any]] = []  # the last list a tool gave (recommendations)
         self._active: _Active | None = None
         self._last_intent: str | None = None
         self._offer: str | None = None  # intent the last reply offered ("book it?")
@@ -119,7 +88,8 @@ class FlowBrain:
         self._log("caller", text)
         # aclosing: on a barge-in the agent closes this generator; the inner ones must
         # close now too (recording what was said), not whenever they're collected.
-        async with aclosing(self._spoken(self._respond(self._hear(text), run_tool))) as pieces:
+        heard = self._reader.read(text, self._active.pending if self._active else None)
+        async with aclosing(self._spoken(self._respond(heard, run_tool))) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -168,70 +138,6 @@ class FlowBrain:
         self.history.append((who, text))
         del self.history[: -self._max_history]
 
-    def _hear(self, text: str) -> _Heard:
-        toks = tokens(text)
-        used = [False] * len(toks)
-        found: dict[str, Found] = {}
-        pending = self._active.pending if self._active else None
-        for kind in _TYPE_ORDER:
-            spans: list[Found] = []
-            for name, slot in self._flow.slots.items():
-                if slot.type != kind:
-                    continue
-                hit = self._find(name, slot, toks, used, prompted=name == pending)
-                if hit:
-                    found[name] = hit
-                    spans.append(hit)
-            for hit in spans:
-                for i in range(hit.start, hit.end):
-                    used[i] = True
-        return _Heard(toks, found, {i for i, u in enumerate(used) if u})
-
-    def _find(
-        self, name: str, slot: SlotSpec, toks: list[str], used: list[bool], prompted: bool
-    ) -> Found | None:
-        if slot.type == "date":
-            return find_date(toks, used, self._today())
-        if slot.type == "time":
-            return find_time(toks, used, assume_pm=slot.assume_pm, prompted=prompted)
-        if slot.type == "digits":
-            return find_digits(toks, used, slot.min_length, slot.max_length)
-        if slot.type == "number":
-            return find_number(toks, used, slot.min, slot.max)
-        if slot.type == "name":
-            return find_name(toks, used, prompted=prompted)
-        return self._find_choice(name, slot, toks, used)
-
-    def _find_choice(
-        self, name: str, slot: SlotSpec, toks: list[str], used: list[bool]
-    ) -> Found | None:
-        choices = list(self._static_choices.get(name, []))
-        if slot.from_list and self._items:
-            values = [str(item.get(slot.from_list, "")) for item in self._items]
-            ref = find_list_ref(toks, used, len(values))
-            if ref is not None:
-                index, at = ref
-                end = at + 2 if at + 1 < len(toks) and toks[at + 1] == "one" else at + 1
-                return Found(SlotValue(values[index], values[index]), at, end)
-            for value in values:
-                words = [w for w in tokens(value) if len(w) >= 4 and w not in _GENERIC]
-                choices.append(make_choice(value, words))
-        hit = find_choice(toks, used, choices)
-        if hit is None:
-            return None
-        choice, start, end = hit
-        return Found(SlotValue(choice.canonical, choice.canonical), start, end)
-
-    def _has(self, toks: list[str], phrases: list[tuple[str, ...]]) -> bool:
-        for phrase in phrases:
-            n = len(phrase)
-            if n and any(tuple(toks[i : i + n]) == phrase for i in range(len(toks) - n + 1)):
-                return True
-        return False
-
-    def _has_no(self, heard: _Heard) -> bool:
-        return self._has(heard.toks, self._no) and not self._has(heard.toks, self._yes)
-
     def _context(
         self, active: _Active | None, result: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -247,7 +153,7 @@ class FlowBrain:
 
     # --- the dialog ----------------------------------------------------------------------
 
-    async def _respond(self, heard: _Heard, run_tool: ToolRunner) -> Speech:
+    async def _respond(self, heard: HeardTurn, run_tool: ToolRunner) -> Speech:
         if self._done:
             return
         if not heard.toks:
@@ -259,9 +165,9 @@ class FlowBrain:
                 self._memory[name] = hit.value
         offer, self._offer = self._offer, None
         if offer and self._active is None:
-            if self._has(heard.toks, self._yes) or self._has_no(heard):
+            if self._reader.yes(heard) or self._reader.no(heard):
                 self._reprompts.understood()
-                if self._has_no(heard):
+                if self._reader.no(heard):
                     yield render(self._flow.declined, self._context(None))
                     return
                 async for text in self._start(offer, heard, run_tool):
@@ -277,8 +183,8 @@ class FlowBrain:
             }
         # "Never mind" — or a plain "no" to a slot question — drops the task rather than
         # ending the call through the goodbye intent.
-        refused = active is not None and active.pending is not None and self._has_no(heard)
-        if active and not own and (self._has(heard.toks, self._cancel) or refused):
+        refused = active is not None and active.pending is not None and self._reader.no(heard)
+        if active and not own and (self._reader.cancel(heard) or refused):
             self._active = None
             self._reprompts.understood()
             yield render(self._flow.cancelled, self._context(None))
@@ -291,13 +197,13 @@ class FlowBrain:
                 async for text in self._advance(active, run_tool):
                     yield text
                 return
-            if self._has(heard.toks, self._yes):
+            if self._reader.yes(heard):
                 active.confirming, active.confirmed = False, True
                 self._reprompts.understood()
                 async for text in self._advance(active, run_tool):
                     yield text
                 return
-            if self._has_no(heard):
+            if self._reader.no(heard):
                 active.confirming = False
                 self._reprompts.understood()
                 yield render(self._flow.amend, self._context(active))
@@ -335,7 +241,7 @@ class FlowBrain:
         async for text in self._start(best, heard, run_tool):
             yield text
 
-    def _follow_up(self, heard: _Heard) -> str | None:
+    def _follow_up(self, heard: HeardTurn) -> str | None:
         """Just a new value for the last question ("And on Sunday?" after the opening
         hours): ask it again with that value."""
         if self._last_intent is None:
@@ -343,7 +249,7 @@ class FlowBrain:
         last = self._flow.intents[self._last_intent]
         return self._last_intent if any(s in heard.found for s in last.slots()) else None
 
-    async def _start(self, name: str, heard: _Heard, run_tool: ToolRunner) -> Speech:
+    async def _start(self, name: str, heard: HeardTurn, run_tool: ToolRunner) -> Speech:
         spec = self._flow.intents[name]
         active = _Active(name, spec)
         for slot in spec.slots():
@@ -414,7 +320,7 @@ class FlowBrain:
         one recommended, so a remembered slot that points into lists starts there."""
         for value in result.values():
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                self._items = value
+                self._reader.items = value
                 for name, slot in self._flow.slots.items():
                     first = value[0].get(slot.from_list) if slot.from_list else None
                     if first and slot.remember:

@@ -33,8 +33,8 @@ from openai.types.chat import (
 
 from callbridge.agent.local.brain.base import BrainError, ToolRunner
 from callbridge.agent.local.brain.common import Reprompts, Speech, call_tool, finish_call
-from callbridge.agent.local.brain.template import render
-from callbridge.agent.local.brain.text import SentenceSplitter
+from callbridge.agent.sentences import SentenceSplitter
+from callbridge.core.template import render
 from callbridge.profile import Profile, call_variables
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Text helpers shared by the brains: transcript normalisation, number words, sentences.
+"""Text helpers shared by the brains: transcript normalisation, number words, stems.
 
 Whisper writes what it hears in many shapes ("7 p.m.", "7pm", "seven PM", "It's 4 5 1 2.",
 "where's"), so everything the flow brain matches on first goes through `tokens()`, which
@@ -151,75 +151,6 @@ def join_words(items: Sequence[str], conj: str = "and") -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {conj} " + items[-1]
-
-
-# --- sentences -------------------------------------------------------------------------
-
-_ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx"}
-)
-_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
-
-
-def _is_abbreviation(text: str, end: int) -> bool:
-    """Is the full stop ending at `end` part of an abbreviation ("Dr.", "p.m.")?"""
-    start = end
-    while start > 0 and not text[start - 1].isspace():
-        start -= 1
-    word = text[start:end].rstrip(".").lower()
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
-
-
-class SentenceSplitter:
-    """Cuts streamed text into sentences as soon as each one is complete.
-
-    A sentence ends at `.`, `!`, `?` or a newline followed by white space, so text that
-    has only just arrived stays buffered until the next piece shows whether it ended.
-    Speaking the first sentence while the rest is made is what keeps replies snappy.
-    """
-
-    def __init__(self, max_chars: int = 300) -> None:
-        self._buf = ""
-        self._max = max_chars
-
-    def feed(self, piece: str) -> list[str]:
-        self._buf += piece
-        out: list[str] = []
-        while True:
-            cut = self._find_cut()
-            if cut is None:
-                break
-            sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:].lstrip()
-            if sentence:
-                out.append(sentence)
-        return out
-
-    def flush(self) -> list[str]:
-        rest, self._buf = self._buf.strip(), ""
-        return [rest] if rest else []
-
-    def _find_cut(self) -> int | None:
-        newline = self._buf.find("\n")
-        for m in _END.finditer(self._buf):
-            if newline != -1 and newline < m.start():
-                break
-            if m.group().startswith(".") and _is_abbreviation(self._buf, m.start()):
-                continue
-            return m.end()
-        if newline != -1:
-            return newline + 1
-        if len(self._buf) > self._max:
-            # A run-on with no full stop: break at the last comma or space rather than
-            # keep the caller waiting for the whole paragraph.
-            cut = max(self._buf.rfind(", ", 0, self._max), self._buf.rfind(" ", 0, self._max))
-            return cut + 1 if cut > 0 else self._max
-        return None
-
-
-def sentences(text: str) -> list[str]:
-    """`text` cut into sentences (all at once)."""
-    splitter = SentenceSplitter()
-    return splitter.feed(text) + splitter.flush()
 
 
 # --- matching helpers --------------------------------------------------------------------
