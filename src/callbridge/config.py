@@ -49,7 +49,7 @@ class AcsConnection:
         else:
             endpoint = value
         url = urlsplit(endpoint)
-        # Rebuilt lower-case: an upper-case scheme breaks the SDK's HMAC signing (§2.5).
+        # Rebuilt lower-case: an upper-case scheme breaks the SDK's HMAC signing (docs/emulator.md).
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ValueError(
                 "needs endpoint=https://<resource>.communication.azure.com/ "

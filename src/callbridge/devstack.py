@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from callbridge.api.records import Records
 from callbridge.app import create_app
 from callbridge.config import Settings, load_settings
 from callbridge.emulator import AcsEmulator
@@ -24,6 +25,7 @@ class Stack:
     settings: Settings
     edge: AcsEdge
     service_url: str
+    records: Records  # the call records (store, writer, live feed) of the service
 
 
 def _listen(port: int) -> socket.socket:
@@ -75,7 +77,7 @@ async def running_stack(
                     serving.result()
                     raise RuntimeError("the service stopped while starting")
                 await asyncio.sleep(0.02)
-            yield Stack(emulator, settings, app.state.edge, service_url)
+            yield Stack(emulator, settings, app.state.edge, service_url, app.state.records)
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, 15)

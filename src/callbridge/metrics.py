@@ -13,9 +13,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
-from callbridge.agent.base import CallInfo
 from callbridge.call.observer import CallOutcome
-from callbridge.call.tools import ToolRun
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolRun
 
 # Voice-to-voice on a phone line: good under 1 s, poor past 2 s.
 _LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)

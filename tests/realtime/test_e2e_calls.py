@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from callbridge.devstack import Stack, running_stack
-from callbridge.emulator import CallScript, LiveCall
+from callbridge.emulator import CallScript, LiveCaller
 from callbridge.testing.fake_realtime import (
     CallTool,
     FakeRealtimeServer,
@@ -60,7 +60,7 @@ def sessions_of(fake: FakeRealtimeServer, caller: str) -> list[FakeSession]:
 
 
 async def call_a(stack: Stack, fake: FakeRealtimeServer) -> None:
-    call: LiveCall = await stack.emulator.start_call(
+    call: LiveCaller = await stack.emulator.start_call(
         CallScript(from_number=CALLER_A, max_duration_s=40)
     )
     await call.wait_media()

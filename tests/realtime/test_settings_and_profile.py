@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from callbridge.agent.backends import BACKENDS, agent_runtime
 from callbridge.agent.realtime.dialects import GA, VOICELIVE, SessionConfig
-from callbridge.agent.realtime.options import RealtimeOptions
 from callbridge.agent.realtime.settings import load_openai_settings, load_voicelive_settings
 from callbridge.config import ConfigError
-from callbridge.profile import ProfileError, parse_profile
+from callbridge.lines.catalogue import default_catalogue
+from callbridge.lines.switchboard import BACKENDS, build_switchboard
+from callbridge.profile import ProfileError, RealtimeOptions, parse_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTOSO = ROOT / "profiles" / "contoso.yaml"
+CATALOGUE = default_catalogue()
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +95,8 @@ def test_profile_realtime_section() -> None:
   input_transcription: {model: azure-speech, language: en-US}
   greet_first: false""",
             "offline",
-        )
+        ),
+        CATALOGUE,
     )
     opts = profile.realtime
     assert opts.voice_options().kind == "azure-standard" and not opts.greet_first
@@ -124,11 +126,11 @@ def test_profile_realtime_section() -> None:
     with pytest.raises(
         ProfileError, match=r":10: realtime.turn_detection.silense_duration_ms: unk"
     ):
-        parse_profile(_profile("  turn_detection:\n    silense_duration_ms: 400"))
+        parse_profile(_profile("  turn_detection:\n    silense_duration_ms: 400"), CATALOGUE)
     with pytest.raises(ProfileError, match="eagerness"):
-        parse_profile(_profile("  turn_detection: {type: server_vad, eagerness: low}"))
+        parse_profile(_profile("  turn_detection: {type: server_vad, eagerness: low}"), CATALOGUE)
     with pytest.raises(ProfileError, match="unknown voice 'bob'"):
-        parse_profile(_profile("  voice: bob"))
+        parse_profile(_profile("  voice: bob"), CATALOGUE)
 
 
 def test_ga_session_shape() -> None:
@@ -162,15 +164,15 @@ def test_runtime_checks_the_profile_against_the_service(
 ) -> None:
     assert {"voicelive", "openai"} <= set(BACKENDS)
     monkeypatch.setenv("CALLBRIDGE_OPENAI_API_KEY", "sk-x")
-    runtime = agent_runtime("openai", CONTOSO)  # existing profiles stay valid
-    assert runtime.name == "openai"
+    lines = build_switchboard("openai", CONTOSO)  # existing profiles stay valid
+    assert lines.backend == "openai"
     path = tmp_path / "p.yaml"
     path.write_text(_profile("  turn_detection: {type: azure_semantic_vad}"))
     with pytest.raises(ValueError, match="azure_semantic_vad is Voice Live only"):
-        agent_runtime("openai", path)
+        build_switchboard("openai", path)
     monkeypatch.setenv("CALLBRIDGE_VOICELIVE_ENDPOINT", "https://r.services.ai.azure.com")
     monkeypatch.setenv("CALLBRIDGE_VOICELIVE_MODEL", "gpt-realtime")
-    assert agent_runtime("voicelive", path).name == "voicelive"
+    assert build_switchboard("voicelive", path).backend == "voicelive"
 
 
 async def test_offline_fallback_agent_greets_with_the_apology(
@@ -182,11 +184,12 @@ async def test_offline_fallback_agent_greets_with_the_apology(
     from collections.abc import AsyncIterator
     from concurrent.futures import Executor
 
-    from callbridge.agent.base import AgentTranscript, CallInfo, ResponseDone
+    from callbridge.agent.base import AgentTranscript, ResponseDone
     from callbridge.agent.local import models
     from callbridge.agent.local.agent import LocalAgent
-    from callbridge.agent.realtime.runtime import _offline_factory
-    from callbridge.call.tools import ToolRegistry
+    from callbridge.core.call_info import CallInfo
+    from callbridge.core.tools import ToolRegistry
+    from callbridge.lines.realtime import offline_agent_factory
 
     class Tts:
         async def stream(self, text: str, rate: int, ex: Executor) -> AsyncIterator[bytes]:
@@ -194,8 +197,8 @@ async def test_offline_fallback_agent_greets_with_the_apology(
 
     monkeypatch.setattr(models, "get_tts", lambda path=None: Tts())
     monkeypatch.setattr(models, "get_stt", lambda path=None: object())
-    profile = parse_profile(_profile("  greet_first: true", "offline"))
-    agent = _offline_factory(profile, lambda info: ToolRegistry())()
+    profile = parse_profile(_profile("  greet_first: true", "offline"), CATALOGUE)
+    agent = offline_agent_factory(profile, ToolRegistry())()
     assert isinstance(agent, LocalAgent)
     await agent.start(CallInfo("c", "+1", "+2", 24000))
     events = agent.events()

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from callbridge.agent.base import CallInfo
 from callbridge.call.observer import CallObserver, CallOutcome, Observers
-from callbridge.call.tools import ToolRun
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolRun
 
 CALLER = "+14255550123"
 CALLEE = "+18005550100"

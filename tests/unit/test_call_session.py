@@ -7,10 +7,12 @@ import time
 
 import numpy as np
 
-from callbridge.agent.base import CallInfo
 from callbridge.agent.echo import EchoAgent
+from callbridge.call.line import Line
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, CallerInput
 from callbridge.call.session import CallLimits, CallSession
+from callbridge.core.call_info import CallInfo
+from tests.call_fakes import RecordingCarrier
 
 RATE = 24000
 FRAME = RATE // 50 * 2
@@ -55,15 +57,21 @@ class ScriptedLeg:
             await asyncio.sleep(0.02)
 
 
-def make_session(hang_ups: list[str], **limits: float) -> CallSession:
-    async def hang_up() -> None:
-        hang_ups.append("hung up")
+class HangUpCarrier(RecordingCarrier):
+    def __init__(self, hang_ups: list[str]) -> None:
+        super().__init__()
+        self._log = hang_ups
 
+    async def hang_up(self) -> None:
+        self._log.append("hung up")
+
+
+def make_session(hang_ups: list[str], **limits: float) -> CallSession:
     return CallSession(
         CallInfo("call-1", "+1", "+2", RATE),
-        lambda: EchoAgent(end_silence_ms=300),
-        hang_up,
-        CallLimits(disconnect_grace_s=0.2, **limits),  # type: ignore[arg-type]
+        Line("echo", lambda: EchoAgent(end_silence_ms=300)),
+        HangUpCarrier(hang_ups),
+        limits=CallLimits(disconnect_grace_s=0.2, **limits),  # type: ignore[arg-type]
     )
 
 

@@ -6,45 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from callbridge.agent.base import AgentAudio, AgentEvent, CallInfo, ResponseDone, ToolCall
+from callbridge.agent.base import AgentAudio, AgentEvent, ResponseDone, ToolCall
+from callbridge.call.line import Line
 from callbridge.call.session import CallLimits, CallSession
-from callbridge.call.tools import ToolContext, ToolRegistry, ToolSpec, builtin_tools
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolContext, ToolRegistry, ToolSpec, builtin_tools
+from tests.call_fakes import RecordingCarrier, ScriptedAgent
 from tests.unit.test_call_session import RATE, ScriptedLeg
-
-
-class ScriptedAgent:
-    """Says something, asks for a tool, and records what comes back."""
-
-    def __init__(self, script: list[AgentEvent]) -> None:
-        self.script = script
-        self.results: list[tuple[str, str]] = []
-        self._queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
-
-    async def start(self, call: CallInfo) -> None:
-        for ev in self.script:
-            self._queue.put_nowait(ev)
-
-    async def push_audio(self, pcm: bytes) -> None:
-        return None
-
-    async def push_dtmf(self, digit: str) -> None:
-        return None
-
-    async def tool_result(self, call_id: str, output: str) -> None:
-        self.results.append((call_id, output))
-
-    async def interrupted(self, heard_ms: int) -> None:
-        return None
-
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        while (ev := await self._queue.get()) is not None:
-            yield ev
-
-    async def close(self) -> None:
-        self._queue.put_nowait(None)
 
 
 def goodbye_then(tool: str, args: dict[str, Any] | None = None) -> list[AgentEvent]:
@@ -55,19 +25,14 @@ def goodbye_then(tool: str, args: dict[str, Any] | None = None) -> list[AgentEve
 async def run_call(
     agent: ScriptedAgent, registry: ToolRegistry, transfers: list[Any], hang_ups: list[float]
 ) -> tuple[CallSession, ScriptedLeg, float]:
-    async def hang_up() -> None:
-        hang_ups.append(time.monotonic())
-
-    async def transfer(target: str, context: dict[str, str]) -> None:
-        transfers.append((time.monotonic(), target, context))
-
+    carrier = RecordingCarrier()
+    carrier.hang_ups = hang_ups  # type: ignore[assignment]
+    carrier.transfers = transfers
     session = CallSession(
         CallInfo("c1", "+1", "+2", RATE),
-        lambda: agent,
-        hang_up,
-        CallLimits(settle_s=0.2),
-        tools=registry,
-        transfer=transfer,
+        Line("test", lambda: agent, tools=registry),
+        carrier,
+        limits=CallLimits(settle_s=0.2),
     )
     session.answered()
     leg = ScriptedLeg()

@@ -14,12 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
-from callbridge.agent.backends import AgentRuntime
-from callbridge.agent.base import AgentEvent, CallInfo, ToolCall
+from callbridge.agent.base import AgentEvent, ToolCall
 from callbridge.app import create_app
+from callbridge.call.line import Line
 from callbridge.call.observer import CallOutcome
-from callbridge.call.tools import ToolRegistry, ToolRun, builtin_tools
 from callbridge.config import load_settings
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolRegistry, ToolRun, builtin_tools
+from callbridge.lines.switchboard import Switchboard
 from callbridge.telephony.browser import protocol
 from callbridge.telephony.browser.edge import BrowserEdge
 from callbridge.telephony.browser.protocol import (
@@ -98,7 +100,7 @@ class TransferringAgent:
         self._events.put_nowait(None)
 
 
-def make_client(folder: Path, agent: AgentRuntime | None = None, **over: Any) -> TestClient:
+def make_client(folder: Path, lines: Switchboard | None = None, **over: Any) -> TestClient:
     settings = load_settings(
         acs_connection="endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
         public_url="https://bridge.example.com",
@@ -107,7 +109,7 @@ def make_client(folder: Path, agent: AgentRuntime | None = None, **over: Any) ->
         database_url=f"sqlite+aiosqlite:///{folder / 'calls.db'}",
         **({"admin_token": TOKEN} | over),
     )
-    return TestClient(create_app(settings, control=FakeControl(), agent=agent))
+    return TestClient(create_app(settings, control=FakeControl(), lines=lines))
 
 
 @pytest.fixture
@@ -270,16 +272,17 @@ def test_a_call_echoes_barges_in_and_hangs_up(client: TestClient) -> None:
     assert {"barge_in", "playback_flushed", "muted", "dtmf", "caller_hung_up"} <= set(names)
     assert recorder.started[0].callee == "browser phone"
     assert [o.reason for o in recorder.ended] == ["caller hung up"]
-    assert edge.calls == {} and edge.finished == [session]
+    assert edge.calls == {} and list(edge.finished) == [session]
 
 
 def test_a_transfer_tells_the_page_and_ends_the_call(tmp_path: Path) -> None:
-    runtime = AgentRuntime(
-        "transferring",
-        TransferringAgent,
-        lambda info: ToolRegistry(builtin_tools("+14255550100")),
+    line = Line(
+        "transferring", TransferringAgent, tools=ToolRegistry(builtin_tools("+14255550100"))
     )
-    with make_client(tmp_path, agent=runtime) as c, c.websocket_connect("/phone/ws") as ws:
+    with (
+        make_client(tmp_path, lines=Switchboard("test", line)) as c,
+        c.websocket_connect("/phone/ws") as ws,
+    ):
         recorder = Recorder()
         c.app.state.edge.observers.append(recorder)  # type: ignore[attr-defined]
         ws.send_text(json.dumps({"type": "hello", "token": TOKEN, "rate": RATE}))
@@ -294,3 +297,42 @@ def test_a_transfer_tells_the_page_and_ends_the_call(tmp_path: Path) -> None:
         "outcome": "transferred",
     }
     assert recorder.ended[0].transferred_to == "+14255550100"
+
+
+def test_browser_and_acs_calls_share_one_cap_and_stats_count_every_call(tmp_path: Path) -> None:
+    with make_client(tmp_path, max_calls=2) as c:
+        with c.websocket_connect("/phone/ws") as one, c.websocket_connect("/phone/ws") as two:
+            for ws in (one, two):
+                ws.send_text(json.dumps({"type": "hello", "token": TOKEN, "rate": RATE}))
+                next_text(ws, "ready")
+            assert c.get("/healthz").json()["active_calls"] == 2
+            # An ACS call now finds every line busy, and so does a third browser call.
+            event = {
+                "id": "evt-1",
+                "eventType": "Microsoft.Communication.IncomingCall",
+                "data": {
+                    "to": {"kind": "phoneNumber", "rawId": "4:+18005550100"},
+                    "from": {"kind": "phoneNumber", "rawId": "4:+14255550123"},
+                    "incomingCallContext": "ctx-1",
+                    "serverCallId": "s",
+                    "correlationId": "c",
+                },
+            }
+            r = c.post("/acs/incoming?key=eventgrid-secret-123456", json=[event])
+            assert r.status_code == 200
+            with c.websocket_connect("/phone/ws") as three:
+                three.send_text(json.dumps({"type": "hello", "token": TOKEN, "rate": RATE}))
+                assert "busy" in next_text(three, "error")["message"]
+            for ws in (one, two):
+                ws.send_text(json.dumps({"type": "hangup"}))
+                next_text(ws, "ended")
+        control = c.app.state.edge.control  # type: ignore[attr-defined]
+        assert [reason for _, reason in control.rejects] == ["busy"]
+        for _ in range(100):  # the calls are counted once their media is released
+            stats = c.get("/stats").json()
+            if stats["finished_calls"] == 2:
+                break
+            time.sleep(0.02)
+        assert stats["rejected_busy"] == 1 and stats["browser_calls"] == 2
+        assert stats["finished_calls"] == 2 and stats["frames_in"] >= 0
+        assert c.get("/healthz").json()["active_calls"] == 0

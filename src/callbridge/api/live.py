@@ -18,13 +18,13 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from callbridge.agent.base import CallInfo
 from callbridge.analytics.pii import redact, redact_json_text, redact_object
 from callbridge.api.auth import require_admin
 from callbridge.api.calls import ERRORS
 from callbridge.api.schemas import LiveCall, LiveCalls, TurnOut, utc
 from callbridge.call.observer import CallOutcome
-from callbridge.call.tools import ToolRun
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolRun
 
 KEEPALIVE_S = 15.0
 
@@ -118,14 +118,15 @@ class LiveHub:
     # --- CallObserver ----------------------------------------------------------------------
     def call_started(self, info: CallInfo) -> None:
         now = time.time()
-        self.calls[info.call_id] = _Call(info, self._profile, now)
+        line = info.line or self._profile
+        self.calls[info.call_id] = _Call(info, line, now)
         self._publish(
             "call_started",
             {
                 "call_id": info.call_id,
                 "caller": info.caller,
                 "callee": info.callee,
-                "profile": self._profile,
+                "profile": line,
                 "started_at": _iso(now),
             },
         )
@@ -160,7 +161,11 @@ class LiveHub:
         )
 
     def event(self, call_id: str, name: str, detail: dict[str, Any]) -> None:
-        pass
+        call = self.calls.get(call_id)
+        line = detail.get("line")
+        if name == "ivr" and call is not None and isinstance(line, str) and line != call.profile:
+            call.profile = line  # the keypad menu moved the call to another line
+            self._publish("call_moved", {"call_id": call_id, "profile": line})
 
     def turn_latency(self, call_id: str, timings: dict[str, Any]) -> None:
         pass

@@ -43,10 +43,11 @@ def profile_info(settings: Settings) -> tuple[str, LlmSettings | None]:
     agents without a profile) and the LLM the profile configures, if any."""
     if settings.agent != "local":
         return settings.agent, None
+    from callbridge.lines.catalogue import default_catalogue
     from callbridge.profile import ProfileError, load_profile
 
     try:
-        profile = load_profile(settings.profile)
+        profile = load_profile(settings.profile, default_catalogue())
     except ProfileError as exc:  # the agent runtime has reported it already
         log.warning("recording calls under the profile's file name: %s", exc)
         return Path(settings.profile).stem, None

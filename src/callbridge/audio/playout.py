@@ -9,10 +9,10 @@ caller's ear, and a model of ACS's playout buffer gives the heard milliseconds.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 from callbridge.audio.pcm import duration_ms, frame_bytes
+from callbridge.core.clock import SYSTEM_CLOCK, Clock
 
 
 class Playout:
@@ -23,13 +23,14 @@ class Playout:
         *,
         chunk_ms: int = 20,
         lead_ms: int = 60,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._send = send
         self._rate = sample_rate
         self._chunk_bytes = frame_bytes(sample_rate, chunk_ms)
         self._lead_s = lead_ms / 1000.0
-        self._clock = clock
+        self._now = clock.now
+        self._sleep = clock.sleep
         self._queue = bytearray()
         self._wake = asyncio.Event()
         self._play_end = 0.0  # when ACS's buffer runs dry, on our clock
@@ -46,7 +47,7 @@ class Playout:
         return duration_ms(len(self._queue), self._rate) + self._unplayed_ms()
 
     def _unplayed_ms(self) -> float:
-        return max(0.0, self._play_end - self._clock()) * 1000.0
+        return max(0.0, self._play_end - self._now()) * 1000.0
 
     @property
     def speaking(self) -> bool:
@@ -66,7 +67,7 @@ class Playout:
 
     def enqueue(self, pcm: bytes) -> None:
         if not self._queue:
-            self._available_at = self._clock()
+            self._available_at = self._now()
         self._queue += pcm
         self._wake.set()
 
@@ -75,7 +76,7 @@ class Playout:
         heard = self.heard_ms
         self._sent_ms -= self._unplayed_ms()  # what ACS drops was never heard
         self._queue.clear()
-        self._play_end = min(self._play_end, self._clock())
+        self._play_end = min(self._play_end, self._now())
         return heard
 
     async def run(self) -> None:
@@ -84,14 +85,14 @@ class Playout:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            now = self._clock()
+            now = self._now()
             due = self._play_end - self._lead_s
             if due > now:
-                await asyncio.sleep(due - now)
+                await self._sleep(due - now)
                 continue
             chunk = bytes(self._queue[: self._chunk_bytes])
             del self._queue[: self._chunk_bytes]
-            now = self._clock()
+            now = self._now()
             if self._play_end > now:
                 # How late this chunk left against when it was due (or arrived, if later).
                 self.lateness_ms.append(max(0.0, now - max(due, self._available_at)) * 1000.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from callbridge.core.ending import EndReason
+
 
 @dataclass(frozen=True, slots=True)
 class CallerAudio:
@@ -21,7 +23,7 @@ CallerInput = CallerAudio | CallerDtmf
 
 class MediaLeg(Protocol):
     sample_rate: int
-    close_reason: str  # why receive() returned None
+    close_reason: EndReason | None  # why receive() returned None, once it has
 
     async def receive(self) -> CallerInput | None:
         """The caller's next input, or None once the leg has closed."""

@@ -11,21 +11,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callbridge.agent.base import CallInfo
-from callbridge.call.tools import ToolRun
+from callbridge.core.call_info import CallInfo
+from callbridge.core.ending import Outcome
+from callbridge.core.tools import ToolRun
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """How a call ended. `outcome` is resolved | transferred | abandoned | failed."""
+    """How a call ended, for the record; `line` is the line it ended on (a keypad menu
+    may have moved it from the one it started on)."""
 
-    outcome: str
+    outcome: Outcome
     reason: str
     transferred_to: str | None = None
     recording_path: str | None = None
     ended_at: float = field(default_factory=time.time)
+    line: str = ""
 
 
 class CallObserver(Protocol):

@@ -80,6 +80,7 @@ class Expect(_Strict):
     transfer_context: dict[str, str] = {}
     routed_to: str | None = None  # the profile the keypad menu routed to
     menu_digits: str | None = None
+    line: str | None = None  # the line the call ended on, as the service and its record say
     recording: bool | None = None  # a local stereo recording of the call exists
     ended_by: Literal["caller", "service", "transfer"] | None = None
     max_duration_s: float | None = None

@@ -21,10 +21,10 @@ from callbridge.call.session import CallSession
 from callbridge.devstack import Stack
 from callbridge.emulator import (
     AgentTurn,
-    CallEnded,
+    CallEndedError,
     CallReport,
     CallScript,
-    LiveCall,
+    LiveCaller,
     SaidSpan,
 )
 from callbridge.scenarios.model import BargeIn, Listen, Scenario, Step
@@ -194,7 +194,7 @@ class ScenarioRun:
                 self.result.steps.append(res)
                 try:
                     await self._step(call, step, res)
-                except CallEnded as exc:
+                except CallEndedError as exc:
                     res.problems.append(f"the call ended before this step: {exc}")
                     break
                 except TimeoutError as exc:
@@ -203,7 +203,7 @@ class ScenarioRun:
                 report = await call.ended(timeout_s=20.0)
             else:
                 report = call.report
-        except (CallEnded, TimeoutError) as exc:
+        except (CallEndedError, TimeoutError) as exc:
             self.result.problems.append(f"call failed: {exc}")
             report = await call.hang_up() if call.is_active else call.report
         self.result.report = report
@@ -211,7 +211,7 @@ class ScenarioRun:
         await self._check_outcome(report)
         return self.result
 
-    async def _step(self, call: LiveCall, step: Step, res: StepResult) -> None:
+    async def _step(self, call: LiveCaller, step: Step, res: StepResult) -> None:
         if step.say is not None:
             pcm = await self.voice.speak(step.say, self.scenario.caller.length_scale)
             self._cursor = call.mark()
@@ -233,12 +233,12 @@ class ScenarioRun:
             await call.hang_up()
             self._hung_up = True
 
-    async def _listen(self, call: LiveCall, listen: Listen, res: StepResult) -> None:
+    async def _listen(self, call: LiveCaller, listen: Listen, res: StepResult) -> None:
         try:
             turn = await call.wait_agent_quiet(
                 since=self._cursor, quiet_s=listen.quiet_s, timeout_s=listen.within_s + 30.0
             )
-        except CallEnded:
+        except CallEndedError:
             # The agent may say goodbye and hang up: what it said before is what counts.
             turn = _heard_since(call.report, self._cursor)
             self._hung_up = True
@@ -260,7 +260,7 @@ class ScenarioRun:
                 )
         self._last_said = None
 
-    async def _barge_in(self, call: LiveCall, barge: BargeIn, res: StepResult) -> None:
+    async def _barge_in(self, call: LiveCaller, barge: BargeIn, res: StepResult) -> None:
         await call.wait_agent_speaking(since=self._cursor, timeout_s=15.0)
         await call.silence(barge.after_s)
         pcm = await self.voice.speak(barge.say, self.scenario.caller.length_scale)
@@ -279,6 +279,17 @@ class ScenarioRun:
             res.problems.append(
                 f"StopAudio came {res.barge_in_ms} ms after the caller's onset "
                 f"(over {barge.max_stop_ms:g} ms)"
+            )
+
+    async def _check_line(self, session: CallSession, line: str) -> None:
+        records = self.stack.records
+        await records.writer.flush()
+        detail = await records.store.get_call(session.call_id)
+        stored = detail.call.profile if detail is not None else None
+        if session.line.name != line or stored != line:
+            self.result.problems.append(
+                f"expected the call on line {line!r}, got {session.line.name!r} "
+                f"(its record says {stored!r})"
             )
 
     def _session(self, report: CallReport) -> CallSession | None:
@@ -312,11 +323,13 @@ class ScenarioRun:
                 value = got_ctx.get(key.lower())
                 if value is None or (want != "*" and value != want):
                     problems.append(f"transfer context {key}={value!r}, expected {want!r}")
-        ivr = session.ivr_result
-        if exp.routed_to is not None and (ivr is None or ivr.profile != exp.routed_to):
+        ivr = session.menu_choice
+        if exp.routed_to is not None and (ivr is None or ivr.route != exp.routed_to):
             problems.append(f"expected the menu to route to {exp.routed_to}, got {ivr}")
         if exp.menu_digits is not None and (ivr is None or ivr.digits != exp.menu_digits):
             problems.append(f"expected menu digits {exp.menu_digits}, got {ivr}")
+        if exp.line is not None:
+            await self._check_line(session, exp.line)
         if exp.recording is not None:
             await asyncio.sleep(0.3)  # the file is finished just after the call ends
             path = session.recording_path

@@ -71,6 +71,7 @@ class CallEnded:
     ended_at: float
     transferred_to: str | None = None
     recording_path: str | None = None
+    profile: str = ""  # the line the call ended on ("" in spill files of older versions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,6 +201,8 @@ class SqlCallStore:
             "reason": w.reason,
             "transferred_to": w.transferred_to,
         }
+        if w.profile:  # a keypad menu may have moved the call to another line
+            values["profile"] = w.profile
         result = await conn.execute(
             t.calls.update().where(t.calls.c.id == w.call_id).values(values)
         )

@@ -24,9 +24,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from callbridge.agent.base import CallInfo
 from callbridge.call.observer import CallOutcome
-from callbridge.call.tools import ToolRun
+from callbridge.core.call_info import CallInfo
+from callbridge.core.tools import ToolRun
 from callbridge.store.base import CallStore
 from callbridge.store.records import (
     CallEnded,
@@ -159,7 +159,7 @@ class RecordWriter:
                 info.call_id,
                 info.caller,
                 info.callee,
-                self._profile,
+                info.line or self._profile,
                 info.correlation_id,
                 time.time(),
             )
@@ -195,6 +195,7 @@ class RecordWriter:
                 outcome.ended_at,
                 outcome.transferred_to,
                 outcome.recording_path,
+                outcome.line,
             )
         )
 

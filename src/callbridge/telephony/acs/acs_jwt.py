@@ -1,4 +1,6 @@
-"""Verification of the RS256 JWTs ACS puts on callbacks and the media WebSocket (§3.1, §4.2).
+"""Verification of the RS256 JWTs ACS puts on callbacks and the media WebSocket.
+
+See https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/secure-webhook-endpoint.
 
 Keys come from a configurable JWKS URL (the real one, or the emulator's), fetched without
 blocking the event loop, cached, and re-fetched when a token names an unknown key id.

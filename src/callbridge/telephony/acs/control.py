@@ -1,7 +1,7 @@
 """Call Automation calls the bridge makes, through the official SDK (async client).
 
 The client is built from endpoint + credential, not `from_connection_string`, because the
-latter turns an http:// endpoint (the emulator) into https:// (acs-protocol.md §2.5).
+latter turns an http:// endpoint (the emulator) into https:// (docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def custom_headers(
 ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
     """Custom calling context as (sip_headers, voip_headers): SIP X-MS-Custom-* headers towards
     phones, VoIP headers towards ACS users, within ACS's limits (5 SIP headers, 256
-    characters a SIP value, 1024 a VoIP value; acs-protocol.md §1.3)."""
+    characters a SIP value, 1024 a VoIP value; https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/custom-context)."""
     if target.startswith("8:"):
         return None, {k: v[:1024] for k, v in context.items()}
     return {f"X-MS-Custom-{k}"[:64]: v[:256] for k, v in list(context.items())[:5]}, None

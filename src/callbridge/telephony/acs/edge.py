@@ -8,22 +8,23 @@ returns at once.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from callbridge.agent.base import AgentFactory, CallInfo
-from callbridge.call.ivr import IvrPlan
+from callbridge.call.line import Lines
 from callbridge.call.observer import CallObserver
-from callbridge.call.policy import CallPolicy
-from callbridge.call.session import CallLimits, CallSession
-from callbridge.call.tools import ToolRegistry
+from callbridge.call.registry import CallRegistry
+from callbridge.call.session import CallSession
+from callbridge.call.watchers import CallLimits
 from callbridge.config import Settings
+from callbridge.core.call_info import CallInfo
+from callbridge.core.ending import EndCause, EndReason
 from callbridge.logs import call_id_var
 from callbridge.telephony.acs.call_tokens import CallTokens
 from callbridge.telephony.acs.control import CallControl, CallControlError
@@ -50,27 +51,58 @@ class SeenKeys:
         return True
 
 
+class AcsCarrier:
+    """One ACS call as the session's `Carrier`: Call Automation on its call connection."""
+
+    can_add_participants = True
+
+    def __init__(self, control: CallControl, callee: str) -> None:
+        self._control = control
+        self._callee = callee
+        self.connection_id = ""  # known once the call is answered
+
+    def _connection(self) -> str:
+        if not self.connection_id:
+            raise CallControlError("the call is not answered yet")
+        return self.connection_id
+
+    async def hang_up(self) -> None:
+        if self.connection_id:
+            await self._control.hang_up(self.connection_id)
+
+    async def transfer(self, target: str, context: dict[str, str]) -> None:
+        await self._control.transfer(self._connection(), target, context)
+
+    async def add_participant(
+        self, target: str, context: dict[str, str], ring_timeout_s: int
+    ) -> None:
+        await self._control.add_participant(
+            self._connection(), target, context, ring_timeout_s, self._callee or None
+        )
+
+    async def leave(self) -> None:
+        if self.connection_id:
+            await self._control.leave(self.connection_id)
+
+
 class AcsEdge:
     def __init__(
         self,
         settings: Settings,
         control: CallControl,
-        agent_factory: AgentFactory,
+        lines: Lines,
         tokens: CallTokens,
-        tools_for: Callable[[CallInfo], ToolRegistry] | None = None,
-        policy_for: Callable[[CallInfo], CallPolicy] | None = None,
-        ivr_for: Callable[[CallInfo], IvrPlan | None] | None = None,
+        registry: CallRegistry,
     ) -> None:
         self.settings = settings
-        self.tools_for = tools_for or (lambda info: ToolRegistry())
-        self.policy_for = policy_for or (lambda info: CallPolicy())
-        self.ivr_for = ivr_for or (lambda info: None)
+        self.lines = lines
+        self.registry = registry
         # Told about every call (records, live console, metrics); the app adds them.
         self.observers: list[CallObserver] = []
         self.control = control
         self.tokens = tokens
-        self.agent_factory = agent_factory
         self.calls: dict[str, CallSession] = {}
+        self._carriers: dict[str, AcsCarrier] = {}
         self.counters: dict[str, int] = {
             "incoming": 0,
             "duplicates": 0,
@@ -78,7 +110,7 @@ class AcsEdge:
             "answer_failed": 0,
             "ended": 0,
         }
-        self.finished: list[CallSession] = []  # recent ended calls, for tests and stats
+        self.finished: deque[CallSession] = deque(maxlen=200)  # recent ended calls (tests)
         self._seen = SeenKeys()
         self._tasks: set[asyncio.Task[None]] = set()
         self._limits = CallLimits(
@@ -97,7 +129,7 @@ class AcsEdge:
 
     def media_url(self, call_id: str) -> str:
         # The token rides in the path: ACS keeps path segments; query strings on the
-        # transport URL are unconfirmed (acs-protocol.md §4.1).
+        # transport URL are unconfirmed (docs/emulator.md).
         token = self.tokens.mint(call_id, "media", self.settings.media_token_ttl_s)
         url = urlsplit(self.settings.public_url)
         scheme = "wss" if url.scheme == "https" else "ws"
@@ -118,11 +150,11 @@ class AcsEdge:
             log.info("duplicate IncomingCall %s ignored", ev.event_id)
             return "duplicate"
         self.counters["incoming"] += 1
-        if len(self.calls) >= self.settings.max_calls:
+        if self.registry.full():
             self.counters["rejected_busy"] += 1
             log.warning(
                 "at the cap of %d calls: rejecting call from %s as busy",
-                self.settings.max_calls,
+                self.registry.max_calls,
                 ev.caller.display,
             )
             self._spawn(self._reject(ev))
@@ -130,38 +162,34 @@ class AcsEdge:
         call_id = uuid.uuid4().hex
         token = call_id_var.set(call_id)
         try:
+            callee = ev.callee.display
             info = CallInfo(
                 call_id=call_id,
                 caller=ev.caller.display,
-                callee=ev.callee.display,
+                callee=callee,
                 sample_rate=self.settings.sample_rate,
                 correlation_id=ev.correlation_id,
                 variables={**ev.sip_headers, **ev.voip_headers},
             )
-            tools = self.tools_for(info)
-            info = dataclasses.replace(info, tools=tools.schemas())
+            carrier = AcsCarrier(self.control, callee)
             session = CallSession(
                 info,
-                self.agent_factory,
-                hang_up=lambda: self._hang_up(session),
+                self.lines.for_number(callee),
+                carrier,
+                lines=self.lines,
                 limits=self._limits,
-                on_closed=self._closed,
-                tools=tools,
                 observers=self.observers,
-                policy=self.policy_for(info),
-                add_participant=lambda target, context, ring: self._add(
-                    session, target, context, ring
-                ),
-                leave=lambda: self._leave(session),
                 recordings_dir=self.settings.recordings_dir,
-                ivr=self.ivr_for(info),
-                transfer=lambda target, context: self._transfer(session, target, context),
             )
             self.calls[call_id] = session
+            self._carriers[call_id] = carrier
+            session.on_closed.append(self._closed)
+            self.registry.add(session)
             log.info(
-                "incoming call from %s to %s (correlation %s)",
+                "incoming call from %s to %s on line %s (correlation %s)",
                 info.caller,
                 info.callee,
+                session.line.name,
                 ev.correlation_id,
             )
             self._spawn(self._answer(session, ev))
@@ -188,14 +216,20 @@ class AcsEdge:
         except (CallControlError, OSError) as exc:
             self.counters["answer_failed"] += 1
             log.error("could not answer: %s", exc)
-            await session.end(f"answer failed: {exc}", hang_up=False)
+            await session.end(
+                EndReason(EndCause.ANSWER_FAILED, f"answer failed: {exc}"), hang_up=False
+            )
             return
         except Exception as exc:
             self.counters["answer_failed"] += 1
             log.exception("could not answer")
-            await session.end(f"answer failed: {type(exc).__name__}", hang_up=False)
+            text = f"answer failed: {type(exc).__name__}"
+            await session.end(EndReason(EndCause.ANSWER_FAILED, text), hang_up=False)
             return
         session.leg_id = answered.call_connection_id
+        carrier = self._carriers.get(session.call_id)
+        if carrier is not None:
+            carrier.connection_id = answered.call_connection_id
         log.info(
             "answered in %.0f ms: call connection %s",
             (time.perf_counter() - started) * 1000,
@@ -203,24 +237,6 @@ class AcsEdge:
         )
         if not session.ended:
             session.answered()
-
-    async def _transfer(self, session: CallSession, target: str, context: dict[str, str]) -> None:
-        if not session.leg_id:
-            raise CallControlError("the call is not answered yet")
-        await self.control.transfer(session.leg_id, target, context)
-
-    async def _add(
-        self, session: CallSession, target: str, context: dict[str, str], ring_timeout_s: int
-    ) -> None:
-        if not session.leg_id:
-            raise CallControlError("the call is not answered yet")
-        await self.control.add_participant(
-            session.leg_id, target, context, ring_timeout_s, session.info.callee or None
-        )
-
-    async def _leave(self, session: CallSession) -> None:
-        if session.leg_id:
-            await self.control.leave(session.leg_id)
 
     async def _start_recording(self, session: CallSession) -> None:
         try:
@@ -234,15 +250,11 @@ class AcsEdge:
         log.info("ACS recording %s started", rec)
         session.note_event("recording_started", recording_id=rec)
 
-    async def _hang_up(self, session: CallSession) -> None:
-        if session.leg_id:
-            await self.control.hang_up(session.leg_id)
-
     def _closed(self, session: CallSession) -> None:
+        self._carriers.pop(session.call_id, None)
         if self.calls.pop(session.call_id, None) is not None:
             self.counters["ended"] += 1
             self.finished.append(session)
-            del self.finished[:-200]
 
     # --- callbacks ------------------------------------------------------------------------
     async def on_callbacks(self, call_id: str, events: list[CallEvent]) -> None:
@@ -274,7 +286,9 @@ class AcsEdge:
             elif ev.name == "RecordingStateChanged":
                 log.info("ACS recording is %s", ev.data.get("state"))
             elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):
-                await session.end(f"{ev.name}{result}", hang_up=ev.name != "AnswerFailed")
+                cause = EndCause.MEDIA_FAILED if ev.name == "MediaStreamingFailed" else None
+                reason = EndReason(cause or EndCause.ANSWER_FAILED, f"{ev.name}{result}")
+                await session.end(reason, hang_up=ev.name != "AnswerFailed")
             elif ev.name in (
                 "ParticipantsUpdated",
                 "MediaStreamingStarted",
@@ -290,7 +304,7 @@ class AcsEdge:
     # --- shutdown -----------------------------------------------------------------------
     async def shutdown(self) -> None:
         for session in list(self.calls.values()):
-            await session.end("service shutting down", hang_up=True)
+            await session.end(EndReason(EndCause.SHUTDOWN, "service shutting down"), hang_up=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,4 +1,7 @@
-"""Parsing of Event Grid deliveries (§1) and Call Automation callback CloudEvents (§3).
+"""Parsing of Event Grid deliveries and Call Automation callback CloudEvents.
+
+See https://learn.microsoft.com/azure/communication-services/concepts/call-automation/incoming-call-notification
+(and docs/emulator.md).
 
 Both arrive as JSON arrays; Event Grid may use its own schema or CloudEvents 1.0 (and a
 single CloudEvent may come as a bare object). Anything malformed raises EventError with a

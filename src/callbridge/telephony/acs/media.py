@@ -8,6 +8,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from callbridge.audio.pcm import frame_bytes, silence
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, CallerInput
+from callbridge.core.ending import EndCause, EndReason
 from callbridge.telephony.acs.media_codec import (
     STOP_AUDIO,
     AudioData,
@@ -36,7 +37,7 @@ class AcsMediaLeg:
     ) -> None:
         self._ws = ws
         self.sample_rate = sample_rate
-        self.close_reason = ""
+        self.close_reason: EndReason | None = None
         self.metadata: AudioMetadata | None = None
         self.bad_frames = 0
         self._max_bytes = max_message_bytes
@@ -48,19 +49,27 @@ class AcsMediaLeg:
         try:
             msg = await self._ws.receive()
         except (WebSocketDisconnect, RuntimeError):
-            self.close_reason = self.close_reason or "media socket closed"
+            self.close_reason = self.close_reason or EndReason(
+                EndCause.MEDIA_CLOSED, "media socket closed"
+            )
             return None
         if msg["type"] == "websocket.disconnect":
             code = msg.get("code", 1000)
             if code == 1009:  # the server's frame-size limit tripped before we saw the frame
                 log.warning("media message over the %d-byte limit", self._max_bytes)
-                self.close_reason = "oversized media message"
-            self.close_reason = self.close_reason or f"media socket closed by ACS ({code})"
+                self.close_reason = EndReason(EndCause.MEDIA_FAILED, "oversized media message")
+            self.close_reason = self.close_reason or EndReason(
+                EndCause.MEDIA_CLOSED, f"media socket closed by ACS ({code})"
+            )
             return None
         data: str | bytes | None = msg.get("text")
         if data is None:
             data = msg.get("bytes")
         return data if data is not None else b""
+
+    def _closed_by_peer(self, text: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = EndReason(EndCause.MEDIA_CLOSED, text)
 
     def _reject(self, reason: str) -> bool:
         """Log a bad frame; True if the call has sent too many to go on."""
@@ -78,14 +87,16 @@ class AcsMediaLeg:
                 return None
             if len(data) > self._max_bytes:
                 log.warning("media message of %d bytes is over the limit", len(data))
-                self.close_reason = "oversized media message"
+                self.close_reason = EndReason(EndCause.MEDIA_FAILED, "oversized media message")
                 await self.close(1009)
                 return None
             try:
                 frame = parse_frame(data)
             except FrameError as exc:
                 if self._reject(str(exc)):
-                    self.close_reason = "too many malformed media frames"
+                    self.close_reason = EndReason(
+                        EndCause.MEDIA_FAILED, "too many malformed media frames"
+                    )
                     await self.close(1007)
                     return None
                 continue

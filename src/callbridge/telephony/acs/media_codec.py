@@ -1,4 +1,7 @@
-"""The ACS media WebSocket wire format (acs-protocol.md §4.3-4.4), both directions.
+"""The ACS media WebSocket wire format, both directions.
+
+See https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/audio-streaming-quickstart
+(and docs/emulator.md).
 
 Inbound frames are camelCase JSON text frames; ACS evidently matches outbound kind and
 property names case-insensitively, and we accept either casing on the way in too.
@@ -11,7 +14,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
-# DtmfData spelling on the socket is unconfirmed for * and # (§4.3): accept both forms.
+# DtmfData spelling on the socket is unconfirmed for * and # (docs/emulator.md): accept both.
 _DTMF_ALIASES = {
     "asterisk": "*",
     "star": "*",
@@ -139,7 +142,7 @@ def parse_frame(text: str | bytes) -> InboundFrame:
 
 
 def encode_audio(pcm: bytes) -> str:
-    """Outbound agent audio, in the PascalCase form of Microsoft's Python docs (§4.4)."""
+    """Outbound agent audio, in the PascalCase form of Microsoft's Python docs."""
     b64 = base64.b64encode(pcm).decode("ascii")
     return '{"Kind":"AudioData","AudioData":{"Data":"' + b64 + '"},"StopAudio":null}'
 

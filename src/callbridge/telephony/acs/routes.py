@@ -57,7 +57,8 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
 
     @router.options("/incoming")
     async def eventgrid_preflight(request: Request) -> Response:
-        """CloudEvents abuse-protection handshake (acs-protocol.md §1.2)."""
+        """CloudEvents abuse-protection handshake (the CloudEvents HTTP webhook spec, section 4:
+        https://github.com/cloudevents/spec/blob/v1.0/http-webhook.md)."""
         origin = request.headers.get("webhook-request-origin", EVENTGRID_ORIGIN)
         return Response(
             status_code=200,

@@ -10,22 +10,25 @@ credential, and a socket that closes *is* the caller hanging up.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from callbridge.agent.base import AgentFactory, CallInfo
+from callbridge.call.carrier import CarrierError
+from callbridge.call.line import Lines
 from callbridge.call.observer import CallObserver, CallOutcome
-from callbridge.call.policy import CallPolicy
-from callbridge.call.session import CallLimits, CallSession
-from callbridge.call.tools import ToolRegistry, ToolRun
+from callbridge.call.registry import CallRegistry
+from callbridge.call.session import CallSession
+from callbridge.call.watchers import CallLimits
 from callbridge.config import Settings
+from callbridge.core.call_info import CallInfo
+from callbridge.core.ending import EndCause, EndReason
+from callbridge.core.tools import ToolRun
 from callbridge.logs import call_id_var
 from callbridge.telephony.browser import protocol
 from callbridge.telephony.browser.leg import BrowserMediaLeg, receive_message
@@ -73,30 +76,59 @@ class PageFeed:
         self.leg.post(protocol.ended(outcome.reason, outcome.outcome))
 
 
+class BrowserCarrier:
+    """A browser call as the session's `Carrier`: the socket is the whole call."""
+
+    can_add_participants = False  # a page cannot be conferenced with a phone
+
+    def __init__(self, leg: BrowserMediaLeg, tasks: set[asyncio.Task[None]]) -> None:
+        self.leg = leg
+        self.session: CallSession | None = None
+        self._tasks = tasks
+
+    async def hang_up(self) -> None:
+        await self.leg.close()
+
+    async def transfer(self, target: str, context: dict[str, str]) -> None:
+        """A page cannot be handed to a phone number: tell it, then end the call there.
+
+        The call ends in a task of its own, after the session has marked it transferred.
+        """
+        self.leg.post(protocol.transfer(target))
+        if self.session is not None:
+            task = asyncio.create_task(self.session.disconnected(f"transferred to {target}"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def add_participant(
+        self, target: str, context: dict[str, str], ring_timeout_s: int
+    ) -> None:
+        raise CarrierError("the browser phone cannot add a participant")
+
+    async def leave(self) -> None:
+        await self.leg.close()
+
+
 class BrowserEdge:
     def __init__(
         self,
         settings: Settings,
-        agent_factory: AgentFactory,
+        lines: Lines,
+        registry: CallRegistry,
         *,
         admin_token: str | None,
-        tools_for: Callable[[CallInfo], ToolRegistry] | None = None,
         observers: list[CallObserver] | None = None,
-        active_elsewhere: Callable[[], int] = lambda: 0,
-        policy_for: Callable[[CallInfo], CallPolicy] | None = None,
     ) -> None:
         self.settings = settings
-        self.policy_for = policy_for or (lambda info: CallPolicy())
-        self.agent_factory = agent_factory
-        self.tools_for = tools_for or (lambda info: ToolRegistry())
+        self.lines = lines
+        self.registry = registry
         # Pass the ACS edge's list to share its observers, including ones added later.
         self.observers: list[CallObserver] = observers if observers is not None else []
         self.calls: dict[str, CallSession] = {}
         self.legs: dict[str, BrowserMediaLeg] = {}
-        self.finished: list[CallSession] = []  # recent ended calls, for tests and stats
+        self.finished: deque[CallSession] = deque(maxlen=200)  # recent ended calls (tests)
         self.counters: dict[str, int] = {"calls": 0, "unauthorised": 0, "rejected_busy": 0}
         self._admin_token = admin_token or ""
-        self._active_elsewhere = active_elsewhere
         self._tasks: set[asyncio.Task[None]] = set()
         self._limits = CallLimits(
             media_connect_timeout_s=settings.media_connect_timeout_s,
@@ -135,9 +167,9 @@ class BrowserEdge:
             log.warning("browser phone call with a missing or wrong token refused")
             await _refuse(ws, protocol.CLOSE_UNAUTHORISED, "missing or wrong admin token")
             return
-        if len(self.calls) + self._active_elsewhere() >= self.settings.max_calls:
+        if self.registry.full():
             self.counters["rejected_busy"] += 1
-            log.warning("at the cap of %d calls: browser call refused", self.settings.max_calls)
+            log.warning("at the cap of %d calls: browser call refused", self.registry.max_calls)
             await _refuse(ws, protocol.CLOSE_BUSY, "all lines are busy, try again later")
             return
         await self._run_call(ws, hello)
@@ -186,42 +218,33 @@ class BrowserEdge:
             sample_rate=self.settings.sample_rate,
             variables={"channel": "browser"},
         )
-        tools = self.tools_for(info)
-        info = dataclasses.replace(info, tools=tools.schemas())
+        line = self.lines.for_number(CALLEE)
+        # ACS recording needs Call Automation: a browser call has only its local one.
+        line = replace(line, policy=replace(line.policy, record_acs=False))
+        carrier = BrowserCarrier(leg, self._tasks)
         session = CallSession(
             info,
-            self.agent_factory,
-            hang_up=leg.close,
+            line,
+            carrier,
+            lines=self.lines,
             limits=self._limits,
-            on_closed=self._closed,
-            tools=tools,
             observers=[*self.observers, PageFeed(call_id, leg)],
-            transfer=lambda target, context: self._transfer(session, leg, target),
-            policy=replace(self.policy_for(info), transfer_mode="cold", record_acs=False),
             recordings_dir=self.settings.recordings_dir,
         )
+        carrier.session = session
+        session.on_closed.append(self._closed)
+        self.registry.add(session)
         leg.on_control = lambda msg: _note_control(session, msg)
         return session
-
-    async def _transfer(self, session: CallSession, leg: BrowserMediaLeg, target: str) -> None:
-        """A page cannot be handed to a phone number: tell it, then end the call there.
-
-        The call ends in a task of its own, after CallSession has marked it transferred.
-        """
-        leg.post(protocol.transfer(target))
-        task = asyncio.create_task(session.disconnected(f"transferred to {target}"))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _closed(self, session: CallSession) -> None:
         self.legs.pop(session.call_id, None)
         if self.calls.pop(session.call_id, None) is not None:
             self.finished.append(session)
-            del self.finished[:-200]
 
     async def shutdown(self) -> None:
         for session in list(self.calls.values()):
-            await session.end("service shutting down", hang_up=True)
+            await session.end(EndReason(EndCause.SHUTDOWN, "service shutting down"), hang_up=True)
 
 
 def _note_control(session: CallSession, msg: ClientMessage) -> None:

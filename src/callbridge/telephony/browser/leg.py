@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from callbridge.audio.pcm import bytes_per_ms, silence
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, CallerInput
+from callbridge.core.ending import EndCause, EndReason
 from callbridge.telephony.browser import protocol
 from callbridge.telephony.browser.protocol import (
     ClientMessage,
@@ -65,7 +66,7 @@ class BrowserMediaLeg:
     ) -> None:
         self._ws = ws
         self.sample_rate = sample_rate
-        self.close_reason = ""
+        self.close_reason: EndReason | None = None
         self.on_control = on_control
         # What the page told us, for the call's record and for tests.
         self.muted = False
@@ -92,10 +93,12 @@ class BrowserMediaLeg:
         while not self._closed:
             data, code = await receive_message(self._ws)
             if data is None:
-                self.close_reason = self.close_reason or f"browser closed the socket ({code})"
+                self.close_reason = self.close_reason or EndReason(
+                    EndCause.CALLER_HUNG_UP, f"browser closed the socket ({code})"
+                )
                 return None
             if len(data) > self._max_bytes:
-                self.close_reason = "oversized media message"
+                self.close_reason = EndReason(EndCause.MEDIA_FAILED, "oversized media message")
                 await self.close(protocol.CLOSE_TOO_BIG)
                 return None
             if isinstance(data, bytes):
@@ -125,7 +128,7 @@ class BrowserMediaLeg:
                     return None
                 continue
             elif isinstance(msg, HangUp):
-                self.close_reason = "caller hung up"
+                self.close_reason = EndReason(EndCause.CALLER_HUNG_UP, "caller hung up")
             if self.on_control is not None:
                 self.on_control(msg)
             if isinstance(msg, HangUp):
@@ -139,7 +142,9 @@ class BrowserMediaLeg:
             log.warning("rejected browser message #%d: %s", self.bad_messages, reason)
         if self.bad_messages < self._max_bad:
             return False
-        self.close_reason = "too many malformed messages from the browser"
+        self.close_reason = EndReason(
+            EndCause.MEDIA_FAILED, "too many malformed messages from the browser"
+        )
         await self.close(protocol.CLOSE_BAD_MESSAGE)
         return True
 

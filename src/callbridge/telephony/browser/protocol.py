@@ -16,7 +16,7 @@ RATES = (16000, 24000)
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 MAX_CALLER_NAME = 64
 
-# Close codes (4000-4999 are the application's own, RFC 6455 §7.4.2).
+# Close codes (4000-4999 are the application's own, RFC 6455 section 7.4.2).
 CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
 CLOSE_BAD_MESSAGE = 4400

@@ -1,0 +1,67 @@
+"""The calls this replica carries, from every edge: one per-replica cap, and running
+totals for /stats that count every call, not only the recent ones."""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+from callbridge.call.session import CallSession
+
+# Pacing lateness is summarised over the most recent chunks (20 ms each: ~30 min of audio).
+LATENESS_SAMPLES = 100_000
+
+
+@dataclass
+class CallTotals:
+    calls: int = 0
+    frames_in: int = 0
+    chunks_out: int = 0
+    bytes_out: int = 0
+    barge_ins: int = 0
+    lateness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
+
+    def add(self, session: CallSession) -> None:
+        stats = session.stats
+        self.calls += 1
+        self.frames_in += stats.frames_in
+        self.chunks_out += stats.chunks_out
+        self.bytes_out += stats.bytes_out
+        self.barge_ins += stats.barge_ins
+        self.lateness_ms.extend(stats.lateness_ms)
+
+    def lateness_summary(self) -> dict[str, float]:
+        values = list(self.lateness_ms)
+        return {
+            "count": len(values),
+            "p50": percentile(values, 50),
+            "p99": percentile(values, 99),
+            "max": max(values, default=0.0),
+        }
+
+
+def percentile(values: list[float], q: int) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+class CallRegistry:
+    def __init__(self, max_calls: int) -> None:
+        self.max_calls = max_calls
+        self.calls: dict[str, CallSession] = {}
+        self.totals = CallTotals()
+
+    def full(self) -> bool:
+        return len(self.calls) >= self.max_calls
+
+    def add(self, session: CallSession) -> None:
+        self.calls[session.call_id] = session
+        session.on_closed.append(self._closed)
+
+    def _closed(self, session: CallSession) -> None:
+        if self.calls.pop(session.call_id, None) is not None:
+            self.totals.add(session)
