@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from callbridge.store import SqlCallStore
 from callbridge.store.records import Write
 from callbridge.store.writer import RecordWriter
 
-from .calls import begin_call, finish_call, play_call
+from .calls import begin_call, finish_call, play_call, write_wav
 from .conftest import TOKEN, client, make_app, make_settings, records
 
 
@@ -31,8 +32,6 @@ async def test_token_required(app: FastAPI) -> None:
         wrong = await http.get("/api/live", headers={"Authorization": "Bearer nope-nope-nope"})
         assert wrong.status_code == 401 and wrong.json()["detail"] == "The admin token is wrong."
         assert (await http.get("/api/calls", params={"token": "x" * 20})).status_code == 401
-        # For <audio> and EventSource, which cannot send headers.
-        assert (await http.get("/api/calls", params={"token": TOKEN})).status_code == 200
         assert (
             await http.get("/api/calls", headers={"Authorization": f"Bearer {TOKEN}"})
         ).is_success
@@ -341,3 +340,128 @@ async def test_unreachable_database_fails_the_start(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"cannot open .*127\.0\.0\.1:1/x") as err:
         await store.open()
     assert "pw" not in str(err.value)
+
+
+# --- ?token= only where a browser cannot send a header -------------------------------------
+async def test_url_token_only_for_the_recording_and_the_event_stream(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    rec = records(app)
+    write_wav(Path(rec.settings.recordings_dir) / "url.wav")
+    call_id = play_call(rec.observers, recording="url.wav")
+    await rec.writer.flush()
+    async with client(app, token=None) as http:
+        for path in ("/api/calls", f"/api/calls/{call_id}", "/api/live"):
+            r = await http.get(path, params={"token": TOKEN})
+            assert r.status_code == 401, path
+            assert "?token= is accepted only by a call's recording" in r.json()["detail"]
+            assert r.headers["www-authenticate"] == "Bearer"
+            # The header still works there, with or without a ?token= beside it.
+            ok = await http.get(
+                path, params={"token": "x"}, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            assert ok.status_code == 200, path
+        # <audio src> cannot send a header: the recording takes ?token=.
+        audio = await http.get(f"/api/calls/{call_id}/recording", params={"token": TOKEN})
+        assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+        wrong = await http.get(f"/api/calls/{call_id}/recording", params={"token": "x" * 20})
+        assert wrong.status_code == 401
+        missing = await http.get(f"/api/calls/{call_id}/recording")
+        assert "?token=<token>" in missing.json()["detail"]
+        # The OpenAPI document says the same.
+        paths = (await http.get("/openapi.json")).json()["paths"]
+
+    def schemes(path: str) -> set[str]:
+        return {name for entry in paths[path]["get"]["security"] for name in entry}
+
+    assert schemes("/api/calls") == schemes("/api/live") == {"HTTPBearer"}
+    assert schemes("/api/calls/{call_id}") == {"HTTPBearer"}
+    assert schemes("/api/calls/{call_id}/recording") == {"HTTPBearer", "APIKeyQuery"}
+    assert schemes("/api/live/events") == {"HTTPBearer", "APIKeyQuery"}
+    # EventSource cannot send a header: the stream takes ?token= (test_event_stream reads it).
+    events = await _read_events(app, f"/api/live/events?token={TOKEN}", want=1, after_first=list)
+    assert events[0][0] == "snapshot"
+
+
+# --- the database down or stalled: 503 in bounded time, never a 500 or a hang --------------
+UNAVAILABLE = "the records database is unavailable: "
+
+
+async def test_database_down_answers_503(app: FastAPI, tmp_path: Path) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    store = records(app).store
+    assert isinstance(store, SqlCallStore)
+    # Point the store at a database that cannot be opened (its folder does not exist).
+    working, store._engine = (
+        store._engine,
+        create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'records.db'}"),
+    )
+    try:
+        async with client(app) as http:
+            for path in ("/api/calls", "/api/calls/abc", "/api/calls/abc/recording"):
+                r = await asyncio.wait_for(http.get(path), 10)
+                assert r.status_code == 503, (path, r.text)
+                assert r.json()["detail"].startswith(UNAVAILABLE), path
+                assert "unable to open database file" in r.json()["detail"]
+            # Calls in progress come from memory: still there.
+            assert (await http.get("/api/live")).status_code == 200
+    finally:
+        assert store._engine is not None
+        await store._engine.dispose()
+        store._engine = working
+
+
+async def test_database_errors_answer_503(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = records(app).store
+
+    async def refused(*_: object) -> None:
+        raise sa.exc.OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+    async def not_open(*_: object) -> None:
+        raise RuntimeError("the call store is not open")
+
+    async with client(app) as http:
+        for fail in (refused, not_open):
+            monkeypatch.setattr(store, "list_calls", fail)
+            monkeypatch.setattr(store, "get_call", fail)
+            for path in ("/api/calls", "/api/calls/abc", "/api/calls/abc/recording"):
+                r = await http.get(path)
+                assert r.status_code == 503, (path, r.text)
+                assert r.json()["detail"].startswith(UNAVAILABLE)
+
+
+class StalledStore:
+    """A database that accepts the connection and never answers."""
+
+    async def list_calls(self, *_: object) -> None:
+        await asyncio.Event().wait()
+
+    async def get_call(self, *_: object) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_stalled_database_answers_503_in_time(tmp_path: Path) -> None:
+    from callbridge.api.auth import AdminAuth
+    from callbridge.api.calls import calls_router
+
+    app = FastAPI()
+    app.state.admin_auth = AdminAuth(TOKEN)
+    app.include_router(calls_router(StalledStore(), tmp_path, read_timeout_s=0.2))  # type: ignore[arg-type]
+    async with client(app) as http:
+        for path in ("/api/calls", "/api/calls/abc", "/api/calls/abc/recording"):
+            t0 = time.monotonic()
+            r = await asyncio.wait_for(http.get(path), 5)
+            assert time.monotonic() - t0 < 2
+            assert r.status_code == 503
+            assert r.json() == {"detail": UNAVAILABLE + "no answer within 0.2 s"}
+
+
+async def test_stalled_database_in_the_app_is_bounded_by_default(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records(app).store, "get_call", StalledStore().get_call)
+    async with client(app) as http:
+        r = await asyncio.wait_for(http.get("/api/calls/abc"), 10)
+    assert r.status_code == 503
+    assert r.json()["detail"] == UNAVAILABLE + "no answer within 5 s"

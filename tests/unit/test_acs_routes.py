@@ -191,3 +191,103 @@ async def test_callbacks_need_the_call_token(
         # Events for a call that has ended are acknowledged, not errors.
         assert (await c.post(callback, json=events)).status_code == 200
     assert control.hang_ups == []
+
+
+# --- hostile bodies: Event Grid retries a 5xx, so each must be a 400 with a reason -------------
+def _deep() -> bytes:
+    return b"[" * 100_000 + b"]" * 100_000
+
+
+def _big_int(envelope: dict[str, Any]) -> bytes:
+    return json.dumps([{**envelope, "n": 1}]).encode().replace(b'"n": 1', b'"n": ' + b"9" * 5000)
+
+
+def _incoming_surrogate_id() -> bytes:
+    return json.dumps(incoming("\ud800")).encode()  # ensure_ascii: sent as "\ud800"
+
+
+def _incoming_surrogate_name() -> bytes:
+    body = incoming()
+    body[0]["data"]["callerDisplayName"] = "Ann \udc00"
+    return json.dumps(body).encode()
+
+
+def _callback(**data: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "cb-1",
+            "type": "Microsoft.Communication.ParticipantsUpdated",
+            "specversion": "1.0",
+            "source": "calling/callConnections/conn-1",
+            "data": {"callConnectionId": "conn-1", **data},
+        }
+    ]
+
+
+HOSTILE_INCOMING = {
+    "deep": (_deep, "nested too deeply"),
+    "big-int": (lambda: _big_int(incoming()[0]), "Exceeds the limit"),
+    "surrogate-id": (_incoming_surrogate_id, "lone surrogate"),
+    "surrogate-name": (_incoming_surrogate_name, "lone surrogate"),
+}
+HOSTILE_CALLBACK = {
+    "deep": (_deep, "nested too deeply"),
+    "big-int": (lambda: _big_int(_callback()[0]), "Exceeds the limit"),
+    "surrogate": (
+        lambda: json.dumps(_callback(operationContext="op-\ud800")).encode(),
+        "lone surrogate",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_INCOMING))
+async def test_hostile_deliveries_get_400(
+    app_and_control: tuple[FastAPI, FakeControl],
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    app, control = app_and_control
+    make, reason = HOSTILE_INCOMING[case]
+    async with client(app) as c:
+        r = await c.post(f"/acs/incoming?key={SECRET}", content=make())
+        assert r.status_code == 400, r.text
+        assert reason in r.json()["error"]
+        assert any("rejected Event Grid delivery" in m for m in caplog.messages)
+        assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
+    await asyncio.wait_for(control.answered.wait(), 3)
+    assert len(control.answers) == 1  # the hostile one was not answered
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_CALLBACK))
+async def test_hostile_callbacks_get_400(
+    app_and_control: tuple[FastAPI, FakeControl],
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    app, control = app_and_control
+    make, reason = HOSTILE_CALLBACK[case]
+    async with client(app) as c:
+        await c.post(f"/acs/incoming?key={SECRET}", json=incoming())
+        await asyncio.wait_for(control.answered.wait(), 3)
+        callback = control.answers[0][1].removeprefix("https://bridge.example.com")
+        r = await c.post(callback, content=make())
+        assert r.status_code == 400, r.text
+        assert reason in r.json()["error"]
+        assert any("rejected callback" in m for m in caplog.messages)
+        assert (await c.post(callback, json=_callback())).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "length", [b"9" * 5000, b"0" * 5000 + b"1", "²".encode("latin-1")], ids=["long", "zeros", "²"]
+)
+async def test_odd_content_lengths_are_not_500(
+    app_and_control: tuple[FastAPI, FakeControl], length: bytes
+) -> None:
+    app, _ = app_and_control
+    async with client(app) as c:
+        r = await c.post(
+            f"/acs/incoming?key={SECRET}",
+            content=b"{}",
+            headers={b"content-type": b"application/json", b"content-length": length},
+        )
+    assert r.status_code in (400, 413), r.text

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,77 @@ def test_callback_events() -> None:
     )
     with pytest.raises(EventError, match="no data"):
         parse_callbacks(b'[{"id":"1","type":"Microsoft.Communication.CallConnected"}]')
+
+
+# --- hostile bodies: each must be an EventError (a 400), never another exception (a 500) ---
+DEEP = b"[" * 100_000 + b"]" * 100_000
+BIG_INT = (
+    b'[{"id":"x","eventType":"Microsoft.Communication.IncomingCall","n":' + b"7" * 5000 + b"}]"
+)
+
+
+def _incoming_with(**data: object) -> bytes:
+    body = [
+        {
+            "id": "e1",
+            "eventType": "Microsoft.Communication.IncomingCall",
+            "data": {**INCOMING_DATA, **data},
+        }
+    ]
+    return json.dumps(body).encode()  # ensure_ascii: a lone surrogate goes out as "\ud800"
+
+
+def _callback_with(**data: object) -> bytes:
+    body = [
+        {
+            "id": "c1",
+            "type": "Microsoft.Communication.CallConnected",
+            "specversion": "1.0",
+            "data": {"callConnectionId": "401f", **data},
+        }
+    ]
+    return json.dumps(body).encode()
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("parse", [parse_eventgrid, parse_callbacks])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (DEEP, "nested too deeply"),
+        (BIG_INT, "not JSON: Exceeds the limit"),
+        (_incoming_with(callerDisplayName="Ann \ud800"), "lone surrogate, U\\+D800"),
+        (_callback_with(operationContext="\udfff"), "lone surrogate, U\\+DFFF"),
+        (_callback_with(**{"\ud800key": 1}), "lone surrogate"),  # in a key
+        (_callback_with(deep=_nested(40)), "nested deeper than 32 levels"),
+    ],
+    ids=["deep", "big-int", "surrogate-incoming", "surrogate-callback", "surrogate-key", "depth"],
+)
+def test_hostile_bodies_are_event_errors(parse: Any, body: bytes, reason: str) -> None:
+    with pytest.raises(EventError, match=reason):
+        parse(body)
+
+
+def test_text_that_is_not_ascii_is_fine() -> None:
+    (ev,) = parse_eventgrid(_incoming_with(callerDisplayName="Zoë 😀 \U0001f4de"))
+    assert isinstance(ev, IncomingCall) and ev.caller_display_name == "Zoë 😀 \U0001f4de"
+    # A surrogate pair escaped in JSON is one character, not a lone surrogate.
+    (ev,) = parse_eventgrid(
+        _incoming_with(callerDisplayName="x").replace(b'"x"', b'"\\ud83d\\ude00"')
+    )
+    assert isinstance(ev, IncomingCall) and ev.caller_display_name == "😀"
+    (cb,) = parse_callbacks(_callback_with(deep=_nested(20)))
+    assert cb.call_connection_id == "401f"
+
+
+def test_a_phone_number_that_is_not_a_string_is_not_kept() -> None:
+    frm = {"kind": "phoneNumber", "rawId": "8:acs:x", "phoneNumber": {"value": ["+1"]}}
+    (ev,) = parse_eventgrid(_incoming_with(**{"from": frm}))
+    assert isinstance(ev, IncomingCall)
+    assert ev.caller.phone_number is None and ev.caller.display == "8:acs:x"

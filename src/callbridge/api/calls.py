@@ -1,22 +1,35 @@
-"""`/api/calls`: past and current calls from the store, and their recordings."""
+"""`/api/calls`: past and current calls from the store, and their recordings.
+
+Every read of the store is bounded (`read_timeout_s`): while the database is down or
+stalled the API answers 503 "the records database is unavailable: ..." in that time,
+never a 500 and never a hang.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from callbridge.api.auth import require_admin
+from callbridge.api.auth import require_admin, require_admin_or_url_token
 from callbridge.api.schemas import CallDetail, CallList, ErrorOut, call_detail, call_summary
 from callbridge.store.base import CallStore
 from callbridge.store.records import CallQuery
 
+log = logging.getLogger(__name__)
+
 OutcomeFilter = Literal["resolved", "transferred", "abandoned", "failed", "incomplete"]
 MAX_LIMIT = 500
+READ_TIMEOUT_S = 5.0
+UNAVAILABLE = "the records database is unavailable"
+T = TypeVar("T")
 
 _TIME_HELP = (
     "ISO 8601 date (2025-11-23) or date-time (2025-11-23T16:00:00Z; no zone means UTC), "
@@ -25,8 +38,33 @@ _TIME_HELP = (
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no or wrong admin token"},
     422: {"model": ErrorOut, "description": "a bad parameter; the detail says which"},
-    503: {"model": ErrorOut, "description": "CALLBRIDGE_ADMIN_TOKEN is not set"},
+    503: {
+        "model": ErrorOut,
+        "description": "CALLBRIDGE_ADMIN_TOKEN is not set, or the records database is "
+        f"unavailable (down, or no answer within {READ_TIMEOUT_S:g} s)",
+    },
 }
+
+
+async def read_store(read: Awaitable[T], timeout_s: float = READ_TIMEOUT_S) -> T:
+    """A store read, or a 503 saying why the database did not answer within `timeout_s`."""
+    try:
+        return await asyncio.wait_for(read, timeout_s)
+    except TimeoutError:
+        detail = f"{UNAVAILABLE}: no answer within {timeout_s:g} s"
+        log.warning("records API: %s", detail)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        detail = f"{UNAVAILABLE}: {_first_line(exc)}"
+        log.warning("records API: %s", detail)
+    except Exception as exc:  # a driver's own error type, a store closed at shutdown
+        detail = f"{UNAVAILABLE}: {_first_line(exc)}"
+        log.exception("records API: %s", detail)
+    raise HTTPException(503, detail)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def parse_time(name: str, value: str | None) -> float | None:
@@ -49,10 +87,13 @@ def parse_time(name: str, value: str | None) -> float | None:
     return when.timestamp()
 
 
-def calls_router(store: CallStore, recordings_dir: Path) -> APIRouter:
-    router = APIRouter(
-        prefix="/api", tags=["calls"], dependencies=[Depends(require_admin)], responses=ERRORS
-    )
+def calls_router(
+    store: CallStore, recordings_dir: Path, *, read_timeout_s: float = READ_TIMEOUT_S
+) -> APIRouter:
+    # The JSON routes take the token in the header only; the recording, which <audio src>
+    # fetches without headers, also as ?token=.
+    router = APIRouter(dependencies=[Depends(require_admin)])
+    media = APIRouter(dependencies=[Depends(require_admin_or_url_token)])
 
     @router.get("/calls", response_model=CallList)
     async def list_calls(
@@ -78,8 +119,9 @@ def calls_router(store: CallStore, recordings_dir: Path) -> APIRouter:
         start, end = parse_time("since", since), parse_time("until", until)
         if start is not None and end is not None and start > end:
             raise HTTPException(422, f"since ({since}) is after until ({until})")
-        rows, total = await store.list_calls(
-            CallQuery(outcome, q or None, start, end, limit, offset)
+        rows, total = await read_store(
+            store.list_calls(CallQuery(outcome, q or None, start, end, limit, offset)),
+            read_timeout_s,
         )
         return CallList(calls=[call_summary(r) for r in rows], total=total)
 
@@ -90,12 +132,12 @@ def calls_router(store: CallStore, recordings_dir: Path) -> APIRouter:
     )
     async def get_call(call_id: str) -> CallDetail:
         """One call with its transcript, tools, events, timings and analytics."""
-        detail = await store.get_call(call_id)
+        detail = await read_store(store.get_call(call_id), read_timeout_s)
         if detail is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         return call_detail(detail)
 
-    @router.get(
+    @media.get(
         "/calls/{call_id}/recording",
         response_class=FileResponse,
         responses={
@@ -104,8 +146,9 @@ def calls_router(store: CallStore, recordings_dir: Path) -> APIRouter:
         },
     )
     async def get_recording(call_id: str) -> FileResponse:
-        """The call's recording (WAV); supports Range requests."""
-        detail = await store.get_call(call_id)
+        """The call's recording (WAV); supports Range requests. Takes the token as
+        `?token=` too, for `<audio src>`."""
+        detail = await read_store(store.get_call(call_id), read_timeout_s)
         if detail is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         if not detail.recordings:
@@ -122,7 +165,10 @@ def calls_router(store: CallStore, recordings_dir: Path) -> APIRouter:
             raise HTTPException(404, f"the recording file of call {call_id!r} is missing")
         return FileResponse(path, media_type="audio/wav", filename=f"{call_id}.wav")
 
-    return router
+    api = APIRouter(prefix="/api", tags=["calls"], responses=ERRORS)
+    api.include_router(router)
+    api.include_router(media)
+    return api
 
 
 def _recording_file(recordings_dir: Path, stored: str) -> Path | None:

@@ -9,6 +9,7 @@ browser's EventSource reconnects and starts again from a fresh snapshot).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,12 +20,13 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from callbridge.analytics.pii import redact, redact_json_text, redact_object
-from callbridge.api.auth import require_admin
+from callbridge.api.auth import require_admin, require_admin_or_url_token
 from callbridge.api.calls import ERRORS
 from callbridge.api.schemas import LiveCall, LiveCalls, TurnOut, utc
 from callbridge.call.observer import CallOutcome
 from callbridge.core.call_info import CallInfo
 from callbridge.core.tools import ToolRun
+from callbridge.store.records import clean_text, clean_value
 
 KEEPALIVE_S = 15.0
 
@@ -119,6 +121,11 @@ class LiveHub:
     def call_started(self, info: CallInfo) -> None:
         now = time.time()
         line = info.line or self._profile
+        # A lone surrogate in a caller id cannot be encoded into a response: it would
+        # break /api/live and every event stream for as long as the call lasts.
+        info = dataclasses.replace(
+            info, caller=clean_text(info.caller), callee=clean_text(info.callee)
+        )
         self.calls[info.call_id] = _Call(info, line, now)
         self._publish(
             "call_started",
@@ -132,6 +139,7 @@ class LiveHub:
         )
 
     def transcript(self, call_id: str, role: str, text: str, at: float) -> None:
+        text = clean_text(text)
         if self._redaction:
             text = redact(text)
         call = self.calls.get(call_id)
@@ -143,8 +151,8 @@ class LiveHub:
         )
 
     def tool_ran(self, call_id: str, run: ToolRun) -> None:
-        arguments: dict[str, Any] = json.loads(json.dumps(run.arguments, default=str))
-        output = run.output
+        arguments: dict[str, Any] = clean_value(json.loads(json.dumps(run.arguments, default=str)))
+        output = clean_text(run.output)
         if self._redaction:
             arguments, output = redact_object(arguments), redact_json_text(output)
         self._publish(
@@ -189,16 +197,17 @@ def sse(name: str, data: dict[str, Any]) -> str:
 
 
 def live_router(hub: LiveHub, *, keepalive_s: float = KEEPALIVE_S) -> APIRouter:
-    router = APIRouter(
-        prefix="/api", tags=["live"], dependencies=[Depends(require_admin)], responses=ERRORS
-    )
+    # /api/live takes the token in the header only; the event stream, which EventSource
+    # opens without headers, also as ?token=.
+    router = APIRouter(dependencies=[Depends(require_admin)])
+    stream_router = APIRouter(dependencies=[Depends(require_admin_or_url_token)])
 
     @router.get("/live", response_model=LiveCalls)
     async def live() -> LiveCalls:
         """Calls in progress on this replica, with their transcript so far."""
         return hub.snapshot()
 
-    @router.get(
+    @stream_router.get(
         "/live/events",
         response_class=StreamingResponse,
         responses={
@@ -209,7 +218,8 @@ def live_router(hub: LiveHub, *, keepalive_s: float = KEEPALIVE_S) -> APIRouter:
         },
     )
     async def live_events() -> StreamingResponse:
-        """Server-Sent Events of the calls in progress (see docs/api.md)."""
+        """Server-Sent Events of the calls in progress (see docs/api.md). Takes the token
+        as `?token=` too, for `EventSource`."""
 
         async def stream() -> AsyncIterator[str]:
             # Subscribe and snapshot with no await between: no event is missed or doubled.
@@ -236,4 +246,7 @@ def live_router(hub: LiveHub, *, keepalive_s: float = KEEPALIVE_S) -> APIRouter:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    return router
+    api = APIRouter(prefix="/api", tags=["live"], responses=ERRORS)
+    api.include_router(router)
+    api.include_router(stream_router)
+    return api

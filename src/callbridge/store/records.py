@@ -8,8 +8,9 @@ file and replayed (`to_json` / `from_json`). Times are epoch seconds throughout.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Outcome = Literal["resolved", "transferred", "abandoned", "failed"]
 Status = Literal["active", "ended", "incomplete"]
@@ -108,6 +109,48 @@ def to_json(write: Write) -> dict[str, Any] | None:
 def from_json(data: dict[str, Any]) -> Write:
     kind = _WRITE_TYPES[data.pop("type")]
     return kind(**data)
+
+
+# --- text the database takes --------------------------------------------------------------
+# Lone surrogates (JSON can spell one, "\ud800", but UTF-8 cannot encode it, so neither
+# SQLite nor PostgreSQL takes it) and NUL (PostgreSQL's text refuses it) become U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def clean_text(text: str) -> str:
+    """`text` with every character the databases cannot store replaced by U+FFFD."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def clean_value(value: Any) -> Any:
+    """`value` with `clean_text` applied to every string in it, keys too (JSON-like data:
+    dicts, lists, tuples, scalars)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_value(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(clean_value(v) for v in value)
+    return value
+
+
+W = TypeVar("W", bound=Write)
+
+
+def clean_write(write: W) -> W:
+    """`write` with its text made storable (the same object when it already is): one odd
+    character from a caller id, a display name or a transcript must not make the database
+    refuse the whole write, and with it the call's record."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(write):
+        value = getattr(write, f.name)
+        cleaned = clean_value(value)
+        if cleaned != value:
+            changes[f.name] = cleaned
+    return dataclasses.replace(write, **changes) if changes else write
 
 
 # --- reads -------------------------------------------------------------------------------

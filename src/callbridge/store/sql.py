@@ -37,6 +37,8 @@ from callbridge.store.records import (
     TranscriptAdded,
     TurnRow,
     Write,
+    clean_text,
+    clean_write,
 )
 
 log = logging.getLogger(__name__)
@@ -149,7 +151,9 @@ class SqlCallStore:
 
     # --- writes ----------------------------------------------------------------------------
     async def write(self, batch: Sequence[Write]) -> None:
-        """Apply `batch` in order, in one transaction."""
+        """Apply `batch` in order, in one transaction (text made storable first:
+        `records.clean_write`)."""
+        batch = [clean_write(w) for w in batch]
         async with self.engine.begin() as conn:
             # Child rows of the same kind are inserted together (one executemany); they are
             # flushed before any write to a call row, so the order of a call's life holds.
@@ -271,6 +275,7 @@ class SqlCallStore:
         return rows, int(total or 0)
 
     async def get_call(self, call_id: str) -> CallDetailRow | None:
+        call_id = clean_text(call_id)  # PostgreSQL refuses a NUL even in a parameter
         async with self.engine.connect() as conn:
             found = (
                 await conn.execute(self._summary_select().where(t.calls.c.id == call_id))
@@ -364,7 +369,7 @@ def _conditions(query: CallQuery) -> list[sa.ColumnElement[bool]]:
     if query.until is not None:
         conds.append(c.started_at < query.until)
     if query.q:
-        escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = clean_text(query.q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         in_transcript = sa.exists().where(
             t.transcript.c.call_id == c.id, t.transcript.c.text.ilike(pattern, escape="\\")

@@ -3,12 +3,15 @@
 The pages are shells: they hold no call data. Their scripts read the admin token from the
 tab's sessionStorage (put there by the login page) and fetch everything from the records
 API (`docs/api.md`) with it, so the token guards the data itself; a page opened without a
-token sends the browser to the login page.
+token sends the browser to the login page, which sends it back afterwards only to a path
+of this site (`safe_next`).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -32,6 +35,32 @@ PAGE_HEADERS = {
 }
 
 
+HOME = "/console"
+
+
+def _plain_path(text: str) -> bool:
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return False
+    # Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil") and some read a
+    # backslash as a slash ("/\evil" is "//evil"), so no control character and no
+    # whitespace anywhere.
+    if any(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in text):
+        return False
+    parts = urlsplit(text)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(next_url: str | None) -> str:
+    """Where the login page may send the browser after signing in: `next_url` when it is a
+    plain absolute path of this site, else the console's home. A path must start with one
+    `/` and hold no `\\`, no control character and no whitespace, and have no scheme or
+    host when parsed, as it is and percent-decoded again (`/%5Cevil.example/`)."""
+    if not next_url or len(next_url) > 2000:
+        return HOME
+    decoded = unquote(next_url)
+    return next_url if _plain_path(next_url) and _plain_path(decoded) else HOME
+
+
 def console_router() -> APIRouter:
     router = APIRouter(tags=["console"], include_in_schema=False)
     assets = load_assets()
@@ -51,8 +80,9 @@ def console_router() -> APIRouter:
         return page(request, "live.html", page="live", title="Live calls")
 
     @router.get("/console/login", response_class=HTMLResponse)
-    async def login_page(request: Request) -> HTMLResponse:
-        return page(request, "login.html", page="login", title="Sign in")
+    async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+        # The page's script goes to `data-next` after signing in: only a path of this site.
+        return page(request, "login.html", page="login", title="Sign in", next=safe_next(next))
 
     @router.get("/console/calls", response_class=HTMLResponse)
     async def calls_page(request: Request) -> HTMLResponse:

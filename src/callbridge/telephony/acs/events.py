@@ -5,7 +5,11 @@ See https://learn.microsoft.com/azure/communication-services/concepts/call-autom
 
 Both arrive as JSON arrays; Event Grid may use its own schema or CloudEvents 1.0 (and a
 single CloudEvent may come as a bare object). Anything malformed raises EventError with a
-reason fit for a 400 response and a log line.
+reason fit for a 400 response and a log line: also JSON that Python's parser cannot take
+(nesting past the recursion limit, an integer past the int-from-string digit limit) or
+that is deeper than any ACS event, and any string with a lone surrogate (`"\\ud800"`),
+which JSON can spell but UTF-8 cannot encode (a response, a log line or the database
+would fail on it later). Event Grid retries a 5xx, so none of these may get one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 INCOMING_CALL = "Microsoft.Communication.IncomingCall"
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 CALLBACK_PREFIX = "Microsoft.Communication."
+# ACS events nest about six levels deep; anything far deeper is not an ACS event.
+MAX_DEPTH = 32
 
 
 class EventError(ValueError):
@@ -80,8 +86,11 @@ class CallEvent:
 def _load(body: bytes) -> list[dict[str, Any]]:
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise EventError("body is JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
         raise EventError(f"body is not JSON: {exc}") from None
+    _check_text(doc)
     if isinstance(doc, dict):
         doc = [doc]
     if not isinstance(doc, list) or not doc:
@@ -89,6 +98,39 @@ def _load(body: bytes) -> list[dict[str, Any]]:
     if not all(isinstance(e, dict) for e in doc):
         raise EventError("an event in the array is not a JSON object")
     return doc
+
+
+def _check_text(doc: object) -> None:
+    """Every key and string in `doc` is encodable text, and `doc` is at most MAX_DEPTH
+    deep (iteratively: the check itself must not recurse)."""
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_string(value)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise EventError(f"body is JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key)
+                stack.append((item, depth + 1))
+        else:
+            stack.extend((item, depth + 1) for item in value)
+
+
+def _check_string(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EventError(
+            "body has a string that is not valid Unicode "
+            f"(a lone surrogate, U+{ord(text[exc.start]):04X})"
+        ) from None
 
 
 def _str(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
@@ -106,7 +148,8 @@ def parse_party(obj: object, where: str) -> Party:
     raw = _str(obj, "rawId", where)
     kind = obj.get("kind") if isinstance(obj.get("kind"), str) else "unknown"
     phone = obj.get("phoneNumber")
-    number = phone.get("value") if isinstance(phone, dict) else None
+    value = phone.get("value") if isinstance(phone, dict) else None
+    number = value if isinstance(value, str) and value else None
     if number is None and raw.startswith("4:"):
         number = raw[2:]
     return Party(raw_id=raw, kind=str(kind), phone_number=number)

@@ -33,8 +33,14 @@ def _problem(status: int, detail: str) -> JSONResponse:
 
 
 async def _read_body(request: Request) -> bytes | JSONResponse:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "")
+    # A digit string too long for int() (or not ASCII digits at all) must not be a 500.
+    digits = declared.lstrip("0")
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(digits) > 12 or int(digits or "0") > MAX_BODY_BYTES)
+    ):
         return _problem(413, "body too large")
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:

@@ -6,9 +6,26 @@ const input = document.getElementById("token");
 const error = document.getElementById("login-error");
 
 // Only same-site paths: the `next` parameter must not send the token's holder elsewhere.
+// The server has vetted it (web/routes.py `safe_next`) into data-next; the same rules
+// again here: one leading "/", no backslash, no control character or whitespace (browsers
+// drop tabs and read "\" as "/": "/\t/evil.example" and "/\evil.example" are
+// "//evil.example"), also once percent-decoded, and the same origin when resolved.
+const UNSAFE = /[\\\s\u0000-\u001f\u007f-\u009f]/;
+
+function plainPath(path) {
+  return path.startsWith("/") && !path.startsWith("//") && !UNSAFE.test(path);
+}
+
 function nextPage() {
-  const next = new URLSearchParams(location.search).get("next") || "/console";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/console";
+  const next = form.dataset.next || "/console";
+  let decoded;
+  try {
+    decoded = decodeURIComponent(next);
+  } catch {
+    return "/console";
+  }
+  if (!plainPath(next) || !plainPath(decoded)) return "/console";
+  return new URL(next, location.origin).origin === location.origin ? next : "/console";
 }
 
 form.addEventListener("submit", async (event) => {
