@@ -4,6 +4,7 @@ every event against the reference table, the dialects kept apart, the real error
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +13,7 @@ from azure.core.credentials import AccessToken
 from pydantic import SecretStr
 
 from callbridge.agent.realtime.openai_rt import OpenAIConnector
+from callbridge.agent.realtime.options import AZURE_SEMANTIC, TurnDetection
 from callbridge.agent.realtime.settings import OpenAIRealtimeSettings, VoiceLiveSettings
 from callbridge.agent.realtime.transport import Transport
 from callbridge.agent.realtime.voicelive import VoiceLiveConnector
@@ -85,6 +87,39 @@ async def test_agent_mode_sends_no_instructions(make_fake: FakeFactory) -> None:
         assert "instructions" not in fake.sessions[0].client_events("session.update")[0]["session"]
     finally:
         await call.close()
+
+
+@pytest.mark.parametrize("dialect", ["voicelive"])
+async def test_speech_duration_ms_goes_only_with_azure_semantic_vad(
+    make_fake: FakeFactory,
+) -> None:
+    """Voice Live documents `speech_duration_ms` for Azure semantic VAD only ([vl-howto];
+    the SDK's ServerVad has no such field): the agent's session.update carries it for
+    those types and never for server_vad or semantic_vad."""
+    fake = await make_fake(Script())
+    sent: dict[str, dict[str, Any]] = {}
+    for kind in (*AZURE_SEMANTIC, "server_vad", "semantic_vad"):
+        turn = TurnDetection.model_validate(
+            {"type": kind, "speech_duration_ms": 250}
+            | ({} if kind == "semantic_vad" else {"silence_duration_ms": 300})
+        )
+        call = await start_call(fake, options=quick_options(greet_first=False, turn_detection=turn))
+        try:
+            update = fake.sessions[-1].client_events("session.update")[0]
+            sent[kind] = update["session"]["turn_detection"]
+        finally:
+            await call.close()
+    for kind in AZURE_SEMANTIC:
+        assert sent[kind]["type"] == kind and sent[kind]["speech_duration_ms"] == 250
+        assert sent[kind]["silence_duration_ms"] == 300
+    assert sent["server_vad"] == {
+        "type": "server_vad",
+        "silence_duration_ms": 300,
+        "create_response": True,
+        "interrupt_response": True,
+        "auto_truncate": False,
+    }
+    assert "speech_duration_ms" not in sent["semantic_vad"]
 
 
 @pytest.mark.parametrize("dialect", ["ga"])
@@ -185,6 +220,36 @@ async def test_fake_answers_like_the_service(make_fake: FakeFactory) -> None:
     assert not names & other  # never a name of the other dialect (§5.3)
     for event in fs.sent:
         assert not problems(fake.dialect, event), event
+
+
+@on_both
+async def test_fake_keeps_a_response_out_of_the_history_only_the_dialects_way(
+    make_fake: FakeFactory,
+) -> None:
+    """OpenAI: `conversation: "none"`; Voice Live: `commit: false` (its SDK's
+    ResponseCreateParams has `commit`, no `conversation`). The other dialect's spelling is
+    not understood, so that response lands in the conversation."""
+    fake = await make_fake(Script())
+    transport, connector = await _raw(fake)
+    openai_way: dict[str, Any] = {"conversation": "none"}
+    voicelive_way: dict[str, Any] = {"commit": False}
+    ways = (openai_way, voicelive_way) if fake.dialect == "ga" else (voicelive_way, openai_way)
+
+    def answered(count: int) -> Callable[[], bool]:
+        return lambda: len(fake.sessions[0].server_events("response.done")) >= count
+
+    try:
+        fs = fake.sessions[0]
+        for n, how in enumerate(ways, 1):
+            body = {**how, "instructions": f'Say exactly: "Line {n}."'}
+            await transport.send({"type": "response.create", "response": body})
+            await until(answered(n), 3, "done")
+        first, second = (e["response"] for e in fs.server_events("response.done"))
+        assert first["conversation_id"] is None and second["conversation_id"] is not None
+        assert [item["id"] for item in fs.conversation] == [second["output"][0]["id"]]
+    finally:
+        await transport.close()
+        await connector.aclose()
 
 
 def test_required_fields_table_matches_the_reference() -> None:

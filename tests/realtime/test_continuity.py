@@ -4,6 +4,8 @@ conversation; repeated losses end in an apology and the profile's fallback."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +13,8 @@ import pytest
 
 from callbridge.agent.base import AgentAudio, AgentEvent, AgentTranscript, ResponseDone, ToolCall
 from callbridge.agent.fallback import FallbackAgent
+from callbridge.agent.realtime.agent import RealtimeAgent, RealtimeSetup
+from callbridge.agent.realtime.dialects import GA
 from callbridge.core.call_info import CallInfo
 from callbridge.core.heard import Heard
 from callbridge.testing.fake_realtime import Expire, Say, Script
@@ -200,3 +204,61 @@ async def test_close_releases_everything(make_fake: FakeFactory) -> None:
     assert not [
         n for n in names if n.startswith(("RealtimeAgent", "ServerEvents", "LocalVoice"))
     ], names
+
+
+_FAILED = re.compile(r"realtime connection failed(?: after [\d.]+ s)?: (.*)", re.DOTALL)
+
+
+class RefusingConnector:
+    """A service that cannot be reached: each connect fails as listed (None: it hangs,
+    so the agent's connect timeout ends it)."""
+
+    dialect = GA
+
+    def __init__(self, failures: list[BaseException | None]) -> None:
+        self.failures = failures
+
+    async def connect(self) -> Any:
+        failure = self.failures.pop(0)
+        if failure is None:
+            await asyncio.sleep(3600)
+        raise failure or AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_failed_connect_logs_what_failed(caplog: pytest.LogCaptureFixture) -> None:
+    """Connect timeouts and bare ConnectionErrors have an empty str(): the log (and the
+    reason the fallback carries) names the exception's type, then its message if any."""
+    connector = RefusingConnector(
+        [ConnectionError(), ConnectionRefusedError("[Errno 111] Connect call failed"), None]
+    )
+    agent = RealtimeAgent(
+        RealtimeSetup(
+            connector,
+            quick_options(greet_first=False, max_failures=3),
+            fallback="transfer",
+            connect_timeout_s=0.05,
+            reconnect_delays=(0.0,),
+        )
+    )
+    caplog.set_level(logging.WARNING, logger="callbridge.agent.realtime")
+    starting = asyncio.ensure_future(agent.start(CallInfo("call-1", "+1425", "+1800", 24000)))
+    events = aiter(agent.events())
+    try:
+        action = await asyncio.wait_for(anext(events), 5)
+    finally:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await agent.close()
+    said = (_FAILED.fullmatch(r.getMessage()) for r in caplog.records)
+    failed = [m.group(1) for m in said if m]
+    assert failed == [
+        "ConnectionError",
+        "ConnectionRefusedError: [Errno 111] Connect call failed",
+        "TimeoutError",
+    ]
+    assert isinstance(action, ToolCall) and action.name == "transfer_to_human"
+    assert "(cannot connect: TimeoutError)" in action.arguments["summary"]
+    assert any("cannot connect: TimeoutError" in r.getMessage() for r in caplog.records)

@@ -50,6 +50,38 @@ def test_voicelive_settings_say_what_to_set(monkeypatch: pytest.MonkeyPatch) -> 
         load_voicelive_settings()
 
 
+def test_voicelive_agent_mode_refuses_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agent mode takes Microsoft Entra ID only ([vl-agents]): a key would fail every
+    connect, so it is refused at start in one line naming what to change."""
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_ENDPOINT", "https://r.services.ai.azure.com")
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_AGENT_NAME", "support")
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_PROJECT", "contoso")
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_API_KEY", "k")
+    with pytest.raises(ConfigError) as err:
+        load_voicelive_settings()
+    message = str(err.value)
+    assert message.startswith("agent mode (CALLBRIDGE_VOICELIVE_AGENT_NAME) needs Microsoft Entra")
+    assert "unset CALLBRIDGE_VOICELIVE_API_KEY or set CALLBRIDGE_VOICELIVE_AUTH=entra" in message
+    assert "\n" not in message and ";" not in message  # one problem, one line
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_AUTH", "key")
+    with pytest.raises(ConfigError) as err:
+        load_voicelive_settings()
+    assert ": set CALLBRIDGE_VOICELIVE_AUTH=entra" in str(err.value)
+    monkeypatch.delenv("CALLBRIDGE_VOICELIVE_API_KEY")
+    with pytest.raises(ConfigError) as err:  # not also "API_KEY is not set": that misleads
+        load_voicelive_settings()
+    assert "needs Microsoft Entra ID" in str(err.value) and ";" not in str(err.value)
+    # An explicit AUTH=entra with a key left in the environment connects with Entra ID.
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_API_KEY", "k")
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_AUTH", "entra")
+    assert load_voicelive_settings().use_entra
+    # Model mode keeps its key.
+    for name in ("AGENT_NAME", "PROJECT", "AUTH"):
+        monkeypatch.delenv(f"CALLBRIDGE_VOICELIVE_{name}")
+    monkeypatch.setenv("CALLBRIDGE_VOICELIVE_MODEL", "gpt-realtime")
+    assert not load_voicelive_settings().use_entra
+
+
 def test_openai_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"^CALLBRIDGE_OPENAI_API_KEY is not set"):
         load_openai_settings()
@@ -173,6 +205,28 @@ def test_runtime_checks_the_profile_against_the_service(
     monkeypatch.setenv("CALLBRIDGE_VOICELIVE_ENDPOINT", "https://r.services.ai.azure.com")
     monkeypatch.setenv("CALLBRIDGE_VOICELIVE_MODEL", "gpt-realtime")
     assert build_switchboard("voicelive", path).backend == "voicelive"
+
+
+def test_speech_duration_ms_outside_azure_semantic_vad_is_refused_at_start() -> None:
+    """It would not be sent (Voice Live has it for Azure semantic VAD only), so a profile
+    asking for it under another type is told so at start, naming the key."""
+    from callbridge.agent.realtime.options import check_for_backend
+
+    for kind in ("server_vad", "semantic_vad"):
+        opts = RealtimeOptions.model_validate(
+            {"turn_detection": {"type": kind, "speech_duration_ms": 200}}
+        )
+        with pytest.raises(
+            ValueError,
+            match=f"realtime.turn_detection.speech_duration_ms is for the azure_semantic_vad "
+            f"types, not {kind}",
+        ):
+            check_for_backend(opts, "voicelive")
+    for kind in ("azure_semantic_vad", "azure_semantic_vad_en", "azure_semantic_vad_multilingual"):
+        opts = RealtimeOptions.model_validate(
+            {"turn_detection": {"type": kind, "speech_duration_ms": 200}}
+        )
+        check_for_backend(opts, "voicelive")
 
 
 async def test_offline_fallback_agent_greets_with_the_apology(

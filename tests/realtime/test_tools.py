@@ -9,9 +9,29 @@ from typing import Any
 
 from callbridge.agent.base import AgentTranscript
 from callbridge.testing.fake_realtime import CallTool, Fail, Say, Script
+from callbridge.testing.fake_realtime.wire import wire_name
 
 from .conftest import FakeFactory, on_both
 from .helpers import quick_options, start_call, until
+
+
+def assert_never_in_history(session: Any, words: str) -> None:
+    """The fake's conversation (the model's history) never held an item saying `words`:
+    none was created for it, and none is there now."""
+    said = [
+        e["item_id"]
+        for e in session.server_events(wire_name(session.dialect, "response.audio_transcript.done"))
+        if words in e["transcript"]
+    ]
+    assert said, f"{words!r} was never said"
+    created = {
+        e["item"]["id"]
+        for e in session.sent
+        if e["type"] in ("conversation.item.created", "conversation.item.added")
+    }
+    assert not created & set(said), "the filler was added to the conversation"
+    held = json.dumps(session.conversation)
+    assert words not in held and not {i["id"] for i in session.conversation} & set(said)
 
 
 def _order(session: Any) -> list[str]:
@@ -67,9 +87,16 @@ async def test_slow_tool_gets_a_filler_and_failures_reach_the_model(
         session = fake.sessions[0]
         await until(lambda: len(session.server_events("response.done")) == 3, 8, "answer")
         filler, answer = session.client_events("response.create")
-        # §2.5: out of band, so the model's context is not cluttered by the filler.
-        assert filler["response"]["conversation"] == "none"
+        # Kept out of the model's history, each service its own way: OpenAI's out-of-band
+        # response, Voice Live's `commit: false` (its response.create has no `conversation`).
+        if fake.dialect == "ga":
+            assert filler["response"]["conversation"] == "none"
+            assert "commit" not in filler["response"]
+        else:
+            assert filler["response"]["commit"] is False
+            assert "conversation" not in filler["response"]
         assert '"One moment, please."' in filler["response"]["instructions"]
+        assert_never_in_history(session, "One moment, please.")
         assert "response" not in answer
         (output,) = session.client_events("conversation.item.create")
         assert "database down" in output["item"]["output"]

@@ -28,6 +28,7 @@ from callbridge.agent.base import AgentEvent, GaveUp, ToolCall
 from callbridge.agent.keypad import DigitCollector
 from callbridge.agent.realtime.dialects import MODEL_RATE, SessionConfig
 from callbridge.agent.realtime.ledger import Entry
+from callbridge.agent.realtime.link import describe
 from callbridge.agent.realtime.server_events import BYTES_PER_MS, ServerEvents
 from callbridge.agent.realtime.setup import Fallback, RealtimeSetup
 from callbridge.agent.realtime.voice import LocalVoice, SpeechJob
@@ -149,7 +150,9 @@ class RealtimeAgent(ServerEvents):
     # --- the connection ----------------------------------------------------------------------
     async def _supervise(self) -> None:
         first = True
+        loop = asyncio.get_running_loop()
         while not self._closed:
+            began = loop.time()
             try:
                 transport = await asyncio.wait_for(
                     self._setup.connector.connect(), self._setup.connect_timeout_s
@@ -157,8 +160,12 @@ class RealtimeAgent(ServerEvents):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("realtime connection failed: %s", exc)
-                if not await self._after_failure(f"cannot connect: {exc}"):
+                # Some exceptions have no text (the connect timeout's TimeoutError, a bare
+                # ConnectionError): the log names the type so it always says what failed.
+                what = describe(exc)
+                elapsed = loop.time() - began
+                log.warning("realtime connection failed after %.1f s: %s", elapsed, what)
+                if not await self._after_failure(f"cannot connect: {what}"):
                     return
                 continue
             self._expiring = False

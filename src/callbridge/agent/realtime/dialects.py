@@ -117,16 +117,19 @@ class Dialect:
         return {"instructions": _with(instructions, f'{lead} exactly: "{text}"')}
 
     def filler(self, text: str, cfg: SessionConfig) -> dict[str, Any]:
-        """A short out-of-band line while a tool runs: not added to the conversation, so the
-        model's context stays clean (`conversation: "none"`)."""
+        """A short line while a tool runs, kept out of the model's history so its context
+        stays clean. Each service says so its own way: OpenAI with an out-of-band response
+        (`conversation: "none"`), Voice Live with `commit: false` (its response.create has
+        no `conversation`: the azure-ai-voicelive SDK's ResponseCreateParams)."""
         body: dict[str, Any] = {
-            "conversation": "none",
             "instructions": f'Say exactly: "{text}"',
             "metadata": {"callbridge": "filler"},
         }
         if self.name == "voicelive":
+            body["commit"] = False
             body["modalities"] = ["text", "audio"]
         else:
+            body["conversation"] = "none"
             body["output_modalities"] = ["audio"]
         return body
 
@@ -179,9 +182,11 @@ def _voicelive_voice(voice: VoiceOptions) -> dict[str, Any]:
 
 def _voicelive_turn(turn: TurnDetection) -> dict[str, Any]:
     out: dict[str, Any] = {"type": turn.type}
-    keys = ["threshold", "prefix_padding_ms", "silence_duration_ms", "speech_duration_ms"]
+    keys = ["threshold", "prefix_padding_ms", "silence_duration_ms"]
     if turn.type in AZURE_SEMANTIC:
-        keys += ["remove_filler_words", "languages"]
+        # speech_duration_ms exists for Azure semantic VAD only (the how-to; the SDK's
+        # AzureSemanticVad* models have it, its ServerVad has not).
+        keys += ["speech_duration_ms", "remove_filler_words", "languages"]
     if turn.type == "semantic_vad":
         keys = ["eagerness"]
     for key in keys:

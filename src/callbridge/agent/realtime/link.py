@@ -105,6 +105,14 @@ class Link:
                 log.exception("handling %s failed", kind)
 
 
+def describe(exc: BaseException) -> str:
+    """What failed, never empty: the exception's type, then its message if it has one
+    (`TimeoutError()` from a connect timeout, a bare `ConnectionError()` have none)."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
 class Failures:
     """Lost or refused sessions within a sliding window, and the pause before the next try."""
 

@@ -51,5 +51,11 @@ def check_for_backend(options: RealtimeOptions, backend: Literal["voicelive", "o
     else:
         if turn.idle_timeout_ms is not None:
             problems.append("realtime.turn_detection.idle_timeout_ms is OpenAI only")
+        if turn.speech_duration_ms is not None and turn.type not in AZURE_SEMANTIC:
+            # Voice Live documents it for Azure semantic VAD only: it would not be sent.
+            problems.append(
+                "realtime.turn_detection.speech_duration_ms is for the azure_semantic_vad "
+                f"types, not {turn.type}"
+            )
     if problems:
         raise ValueError("profile: " + "; ".join(problems))

@@ -68,7 +68,19 @@ class VoiceLiveSettings(BaseSettings):
                 "CALLBRIDGE_VOICELIVE_MODEL is not set: the model (e.g. gpt-realtime), or set "
                 "CALLBRIDGE_VOICELIVE_AGENT_NAME and CALLBRIDGE_VOICELIVE_PROJECT for agent mode"
             )
-        if self.auth == "key" and self.api_key is None:
+        if agent and not self.use_entra:
+            # Agent mode takes Microsoft Entra ID only (voice-live-agents-quickstart): with a
+            # key every connect would fail and each caller would hear only the fallback.
+            change = (
+                "set CALLBRIDGE_VOICELIVE_AUTH=entra"
+                if self.auth == "key"
+                else "unset CALLBRIDGE_VOICELIVE_API_KEY or set CALLBRIDGE_VOICELIVE_AUTH=entra"
+            )
+            problems.append(
+                "agent mode (CALLBRIDGE_VOICELIVE_AGENT_NAME) needs Microsoft Entra ID, not a "
+                f"key: {change} (or set CALLBRIDGE_VOICELIVE_MODEL for model mode instead)"
+            )
+        elif self.auth == "key" and self.api_key is None:
             problems.append("CALLBRIDGE_VOICELIVE_API_KEY is not set (AUTH=key asks for one)")
         return problems
 

@@ -177,11 +177,15 @@ class AcsCallControl:
 
         conn = self._client.get_call_connection(call_connection_id)
         sip, voip = custom_headers(target, context)
-        # A PSTN target needs a caller id owned by the resource: the number that was called.
-        source = PhoneNumberIdentifier(caller_id) if caller_id and target.startswith("+") else None
+        participant = identifier_for(target)
+        # A PSTN target (+E.164 or 4:+E.164) needs a caller id owned by the resource: the
+        # number that was called.
+        source = None
+        if caller_id and isinstance(participant, PhoneNumberIdentifier):
+            source = PhoneNumberIdentifier(caller_id.strip().removeprefix("4:"))
         try:
             await conn.add_participant(
-                identifier_for(target),
+                participant,
                 invitation_timeout=ring_timeout_s,
                 operation_context="callbridge-warm-transfer",
                 source_caller_id_number=source,

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 _EXACTLY = re.compile(r'exactly:?\s*"([^"]+)"', re.IGNORECASE)
 
 
+def _kept_out(dialect: str, params: dict[str, Any]) -> bool:
+    """Whether a response stays out of the conversation: OpenAI's `conversation: "none"`;
+    Voice Live's `commit: false` (its response.create has no `conversation`, so a Voice
+    Live fake commits a response that asks for it that way)."""
+    if dialect == "voicelive":
+        return params.get("commit") is False
+    return params.get("conversation") == "none"
+
+
 @dataclass(eq=False)
 class ResponseRun:
     """A response in progress."""
@@ -82,7 +91,7 @@ class FakeResponder:
 
     # --- responses --------------------------------------------------------------------------
     def start(self, params: dict[str, Any]) -> None:
-        out_of_band = params.get("conversation") == "none"
+        out_of_band = _kept_out(self.session.dialect, params)
         run = ResponseRun(new_id("resp"), out_of_band, params.get("metadata"))
         self.active = run
         self.session.emit("response.created", response=self._response_object(run, "in_progress"))
