@@ -126,6 +126,23 @@ class Settings(BaseSettings):
     recordings_dir: str = Field(
         default="recordings", description="the folder call recordings are kept in and served from"
     )
+    # Slow HTTP clients (callbridge.http_timeouts, callbridge.server).
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a client gets this long to send a request's headers; then 408 and closed",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="and this long, after the headers, to send the request's body",
+    )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="open connections (WebSockets included) over which new HTTP requests "
+        "get 503; unset: 4 per call of CALLBRIDGE_MAX_CALLS plus 512",
+    )
 
     @field_validator("acs_connection")
     @classmethod

@@ -11,6 +11,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from callbridge.config import Settings
+from callbridge.http_timeouts import quiet_timeouts, timed_http_protocol
+
+# The default connection cap (uvicorn's limit_concurrency), per call slot and in all. A
+# call holds one media WebSocket for its whole length, and ACS callbacks, Event Grid
+# deliveries and idle kept-alive connections come and go beside it: 4 per call slot
+# covers those with room to spare, 512 more the console, the API, probes and scrapes.
+CONNECTIONS_PER_CALL = 4
+CONNECTIONS_HEADROOM = 512
 
 
 def run_server(server: uvicorn.Server) -> None:
@@ -39,11 +47,32 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+def connection_limit(settings: Settings) -> int:
+    """uvicorn's `limit_concurrency`: `CALLBRIDGE_MAX_CONNECTIONS`, else derived from the
+    number of calls.
+
+    uvicorn counts every open connection (idle, slow and WebSocket ones too) and every
+    running request; over the limit a new HTTP request is answered 503 at once instead of
+    reaching the app, so a flood of requests cannot starve the event loop the calls'
+    audio runs on. WebSocket handshakes are never refused by it (uvicorn checks the limit
+    after routing upgrades away), and `CALLBRIDGE_MAX_CALLS` already bounds the calls.
+    With the header and body timeouts a slow client holds a place for seconds, not for
+    ever. Unset, uvicorn has no limit at all.
+    """
+    if settings.max_connections is not None:
+        return settings.max_connections
+    return CONNECTIONS_PER_CALL * settings.max_calls + CONNECTIONS_HEADROOM
+
+
 def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) -> uvicorn.Server:
     config = uvicorn.Config(
-        app,
+        quiet_timeouts(app),
         host=settings.host,
         port=settings.port,
+        # httptools (what http="auto" picks with uvicorn[standard]) with deadlines for the
+        # request headers and body: uvicorn's own timeout covers idle keep-alive only.
+        http=timed_http_protocol(settings.header_timeout_s, settings.body_timeout_s),
+        limit_concurrency=connection_limit(settings),
         ws="websockets-sansio",
         ws_max_size=settings.max_ws_message_bytes,
         log_config=None,  # our logging setup, with the call id on every line
