@@ -57,8 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await records.start()  # creates or upgrades the schema; fails start if it cannot
         # Models load before the first call is accepted, so no caller waits for them.
-        if switchboard.warm_up is not None:
-            await switchboard.warm_up()
+        await switchboard.prepare(settings.sample_rate)
         yield
         await browser.shutdown()
         await edge.shutdown()

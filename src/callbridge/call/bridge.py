@@ -28,7 +28,6 @@ from callbridge.audio.recorder import StereoRecorder
 from callbridge.audio.resample import StreamResampler
 from callbridge.call.media_leg import CallerAudio, CallerDtmf, MediaLeg
 from callbridge.call.watchers import CallLimits
-from callbridge.core.ending import EndCause, EndReason
 from callbridge.core.heard import Heard, heard_text
 
 if TYPE_CHECKING:
@@ -88,6 +87,7 @@ class MediaBridge:
         self._to_leg = StreamResampler(rate, leg.sample_rate)
         self._reply = ReplyText()
         self._cancelled: set[str] = set()  # replies the caller interrupted
+        self._said = 0
         self.responding = False
 
     def caller_audio(self, pcm: bytes) -> None:
@@ -132,42 +132,55 @@ class MediaBridge:
                 self._play(event)
             elif isinstance(event, SpeechStarted):
                 s.last_caller_activity = s.clock.now()
+                s.reply_started()  # nothing is due while the caller speaks
                 await self.barge_in(agent, "speech")
             elif isinstance(event, SpeechStopped):
                 s.last_caller_activity = s.last_input = s.clock.now()
+                s.expect_reply("the reply to the caller's turn")
             elif isinstance(event, CallerTranscript):
                 if event.final:
                     s.add_transcript("caller", event.text)
             elif isinstance(event, AgentTranscript):
                 s.add_transcript("agent", event.text)
             elif isinstance(event, ToolCall):
+                s.reply_started()  # a tool runs: its own timeout and filler apply
                 s.spawn(s.run_tool(event, agent), "tool")
             elif isinstance(event, ResponseDone):
                 self.responding = False
                 log.debug("reply %s done (interrupted=%s)", event.response_id, event.interrupted)
-            elif isinstance(event, GaveUp):
-                # Only a FallbackAgent hands over; an agent that gives up unwrapped has no
-                # one to hand to: end the call rather than leave the caller in silence.
-                log.error("agent gave up with no fallback: %s", event.reason)
-                text = f"agent failed: {event.reason}"
-                await s.end(EndReason(EndCause.AGENT_FAILED, text), hang_up=True)
+            elif isinstance(event, AgentFailed | GaveUp):
+                # (Only a FallbackAgent hands over on GaveUp: unwrapped, it is a failure.)
+                await self._rescue(event.reason)
                 return
-            elif isinstance(event, AgentFailed):
-                log.error("agent failed: %s", event.reason)
-                text = f"agent failed: {event.reason}"
-                await s.end(EndReason(EndCause.AGENT_FAILED, text), hang_up=True)
-                return
+        if not s.ended:
+            await self._rescue("the agent's session ended")
+
+    async def _rescue(self, reason: str) -> None:
+        """The service speaks for the failed agent, then the line's fallback ends or hands
+        on the call: this pump stays until then, so the media goes on meanwhile."""
+        await self._s.rescuer.failed(reason)
+        await self._s.wait_ended()
 
     def _play(self, event: AgentAudio) -> None:
         if event.response_id in self._cancelled or self._s.muted:
             return  # late audio of a reply the caller interrupted
         self.responding = True
+        self._s.reply_started()
+        self._s.rescuer.replied()
         if event.response_id != self._reply.response_id:
             self._reply.start(event.response_id)
             self._s.stats.replies += 1
             self.playout.start_reply()
         pcm = self._to_leg.process(event.pcm)
         self._reply.add(len(pcm) * 500 / self._leg.sample_rate, event.text)
+        self.playout.enqueue(pcm)
+
+    def say(self, pcm: bytes) -> None:
+        """The service's own words (call/rescue.py): a reply of their own after whatever
+        is queued, interruptible like any other."""
+        self._said += 1
+        self._reply.start(f"service-{self._said}")
+        self.playout.start_reply()
         self.playout.enqueue(pcm)
 
     async def barge_in(self, agent: AgentSession, by: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from callbridge.agent.base import AgentSession
 from callbridge.core.policy import CallPolicy
@@ -37,6 +37,22 @@ class KeypadMenu:
 
 
 @dataclass(frozen=True)
+class Rescue:
+    """What the service says and does itself when the line's agent fails, or does not
+    start a reply within `reply_timeout_s` when one is due."""
+
+    reply_timeout_s: float | None = None  # None: no watch (the echo agent)
+    # A stalled reply first gets an apology and a request to repeat (`retries` times in a
+    # row), then the fallback: a transfer to `transfer_target`, or goodbye.
+    retries: int = 1
+    mode: Literal["transfer", "goodbye"] = "goodbye"
+    apology: str = "I'm sorry, something went wrong on my side."
+    retry_prompt: str = "Could you say that again, please?"
+    goodbye: str = "Thank you for calling. Goodbye!"
+    transfer_target: str | None = None
+
+
+@dataclass(frozen=True)
 class Line:
     name: str
     new_agent: Callable[[], AgentSession]  # a fresh agent of the line's backend and profile
@@ -44,6 +60,9 @@ class Line:
     policy: CallPolicy = field(default_factory=CallPolicy)
     menu: KeypadMenu | None = None
     numbers: tuple[str, ...] = ()  # called numbers this line answers
+    greets: bool = False  # the agent speaks first: its greeting is a reply that is due
+    speak: Speak | None = None  # the line's own voice, for what the service says itself
+    rescue: Rescue = field(default_factory=Rescue)
 
 
 class Lines(Protocol):

@@ -28,6 +28,8 @@ from callbridge.call.line import Line, Lines
 from callbridge.call.media_leg import MediaLeg
 from callbridge.call.menu import MenuChoice, run_menu
 from callbridge.call.observer import CallObserver, CallOutcome, Observers
+from callbridge.call.reply_watch import ReplyWatch
+from callbridge.call.rescue import Rescuer
 from callbridge.call.watchers import CallLimits, Watchers
 from callbridge.core.call_info import CallInfo
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
@@ -101,6 +103,8 @@ class CallSession:
         self._bridge: MediaBridge | None = None
         self.watchers = Watchers(self, clock, self._limits)
         self.handoff = Handoff(self, carrier, self.watchers)
+        self.rescuer = Rescuer(self)
+        self.reply_watch: ReplyWatch | None = None
         self.observers.call_started(self.info)
 
     # --- what the call is on -------------------------------------------------------------
@@ -167,18 +171,23 @@ class CallSession:
                 outcome, reason.text, self.transferred_to, self.recording_path, line=self.line.name
             ),
         )
+        cancelled = False
         if hang_up and not self._disconnected.is_set():
             # Shielded: whatever task ends the call may itself be cancelled as the call
             # winds down, and the hang-up must still reach the edge.
             hanging = asyncio.ensure_future(self._hang_up())
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await asyncio.shield(hanging)
+            except asyncio.CancelledError:
+                cancelled = True  # finish ending the call, then let the task go
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
         if not self._media_running:
             self._closed()
+        if cancelled:
+            raise asyncio.CancelledError
 
     def _closed(self) -> None:
         """Everything of the call is released: tell whoever holds it (once)."""
@@ -221,6 +230,7 @@ class CallSession:
             if bridge.recorder is None:  # the menu moved the call to a line that records
                 bridge.recorder = self._recorder(leg.sample_rate)
             agent = self._agent = self.line.new_agent()
+            self._watch_replies(leg.sample_rate, tasks)
             await agent.start(self.info)
             caller = self.spawn(bridge.pump_caller(agent), "caller")
             tasks += [caller, self.spawn(bridge.pump_agent(agent), "agent")]
@@ -273,6 +283,33 @@ class CallSession:
             await self.end(EndReason(EndCause.MEDIA_CLOSED, "media ended"), hang_up=True)
         self._media_running = False
         self._closed()
+
+    def _watch_replies(self, rate: int, tasks: list[asyncio.Task[None]]) -> None:
+        """Expect the line's agent to speak when a reply is due (call/reply_watch.py)."""
+        rescue = self.line.rescue
+        if rescue.reply_timeout_s is None:
+            return
+        self.rescuer.start(rate)
+        self.reply_watch = ReplyWatch(self.clock, rescue.reply_timeout_s, self.rescuer.stalled)
+        tasks.append(self.spawn(self.reply_watch.run(), "reply-watch"))
+        if self.line.greets:
+            self.reply_watch.expect("the greeting")
+
+    def expect_reply(self, why: str) -> None:
+        if self.reply_watch is not None:
+            self.reply_watch.expect(why)
+
+    def reply_started(self) -> None:
+        if self.reply_watch is not None:
+            self.reply_watch.clear()
+
+    def say(self, pcm: bytes) -> None:
+        """Audio the service speaks itself (an apology), after whatever is playing."""
+        if self._bridge is not None and pcm:
+            self._bridge.say(pcm)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
 
     def _recorder(self, rate: int) -> StereoRecorder | None:
         if not (self.policy.record_local and self._recordings_dir):
@@ -340,6 +377,8 @@ class CallSession:
         self.tool_runs.append(run)
         self.observers.tool_ran(self.call_id, run)
         await agent.tool_result(call.call_id, run.output)
+        if not self.handing_on:
+            self.expect_reply("the reply after a tool")
 
     # --- what the edge reports about a hand-over ------------------------------------------
     def participant_added(self, target: str) -> None:

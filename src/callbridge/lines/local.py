@@ -9,7 +9,7 @@ from callbridge.agent.base import AgentSession
 from callbridge.core.tools import ToolRegistry
 from callbridge.lines.from_profile import notice_texts
 from callbridge.lines.switchboard import Backend
-from callbridge.lines.voices import menu_speaker, profile_voice
+from callbridge.lines.voices import line_speaker, profile_voice
 from callbridge.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -46,4 +46,4 @@ def local_backend(main: Profile) -> Backend:
         report = await preload_async(tts_voice=main.voice.voice_path)
         log.info("offline models ready: %s", report)
 
-    return Backend("local", local_agent_factory, menu_speaker, warm_up)
+    return Backend("local", local_agent_factory, line_speaker, warm_up)

@@ -22,7 +22,7 @@ from callbridge.core.call_info import CallInfo
 from callbridge.core.tools import ToolRegistry
 from callbridge.lines.from_profile import notice_texts
 from callbridge.lines.switchboard import Backend
-from callbridge.lines.voices import LazyPiper, menu_speaker, profile_voice
+from callbridge.lines.voices import LazyPiper, line_speaker, profile_voice
 from callbridge.profile import Profile, call_variables, render_text
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ def realtime_backend(name: str, main: Profile, profiles: list[Profile]) -> Backe
 
     mode = "custom voice (text from the model)" if main.realtime.custom_voice else "audio"
     log.info("%s: main line %s (%s, fallback %s)", service, main.name, mode, main.fallback)
-    return Backend(service, agent_for, menu_speaker, warm_up)
+    return Backend(
+        service, agent_for, line_speaker, warm_up, greets=lambda p: p.realtime.greet_first
+    )
 
 
 def _render(text: str, call: CallInfo) -> str:

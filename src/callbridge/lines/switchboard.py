@@ -16,7 +16,8 @@ from pathlib import Path
 
 from callbridge.agent.base import AgentSession
 from callbridge.agent.echo import EchoAgent
-from callbridge.call.line import KeypadMenu, Line, Speak
+from callbridge.call.line import KeypadMenu, Line, Rescue, Speak
+from callbridge.call.rescue import service_phrases
 from callbridge.core.tools import ToolRegistry
 from callbridge.lines.catalogue import default_catalogue
 from callbridge.lines.from_profile import call_policy, profile_tools
@@ -36,6 +37,7 @@ class Backend:
     agent_for: Callable[[Profile, ToolRegistry], Callable[[], AgentSession]]
     speak_for: Callable[[Profile], Speak]
     warm_up: Callable[[], Awaitable[None]] | None = None
+    greets: Callable[[Profile], bool] = lambda profile: bool(profile.greeting)
 
 
 @dataclass
@@ -46,6 +48,20 @@ class Switchboard:
     main: Line
     by_name: dict[str, Line] = field(default_factory=dict)
     warm_up: Callable[[], Awaitable[None]] | None = None
+
+    async def prepare(self, rate: int) -> None:
+        """Load the models and say each line's own phrases once (at `rate`, the media's),
+        so the service's apology plays from memory even when a voice or model is stuck."""
+        if self.warm_up is not None:
+            await self.warm_up()
+        for line in self.lines():
+            if line.speak is None:
+                continue
+            for text in service_phrases(line):
+                try:
+                    await line.speak(text, rate)
+                except Exception as exc:  # the call path retries, and logs, on demand
+                    log.warning("line %s: could not prepare %r: %s", line.name, text, exc)
 
     def __post_init__(self) -> None:
         self.by_number = {n: line for line in self.lines() for n in line.numbers}
@@ -144,12 +160,13 @@ def load_profiles(main_path: Path) -> tuple[Profile, dict[str, Profile]]:
 
 def make_line(profile: Profile, backend: Backend) -> Line:
     tools = ToolRegistry(profile_tools(profile))
+    speak = backend.speak_for(profile)
     menu = None
     if profile.ivr is not None:
         ivr = profile.ivr
         menu = KeypadMenu(
             prompt=ivr.prompt,
-            speak=backend.speak_for(profile),
+            speak=speak,
             variable=ivr.variable,
             max_digits=ivr.max_digits,
             terminator=ivr.terminator,
@@ -165,4 +182,14 @@ def make_line(profile: Profile, backend: Backend) -> Line:
         policy=call_policy(profile),
         menu=menu,
         numbers=tuple(profile.numbers),
+        greets=backend.greets(profile),
+        speak=speak,
+        rescue=Rescue(
+            reply_timeout_s=profile.reply_timeout_s,
+            mode="transfer" if profile.fallback == "transfer" else "goodbye",
+            apology=profile.apology,
+            retry_prompt=profile.retry_prompt,
+            goodbye=profile.goodbye,
+            transfer_target=profile.transfer.target,
+        ),
     )

@@ -45,13 +45,24 @@ class LazyPiper:
             yield pcm
 
 
-def menu_speaker(profile: Profile) -> Speak:
-    """Menu prompts in the line's own voice, synthesised off the event loop."""
+def line_speaker(profile: Profile) -> Speak:
+    """What the service says itself (menu prompts, apologies) in the line's own voice,
+    synthesised off the event loop. Fixed phrases are kept: the second time they play from
+    memory (the switchboard says them once at start)."""
     voice = LazyPiper(profile)
+    said: dict[tuple[str, int], bytes] = {}
 
     async def speak(text: str, rate: int) -> bytes:
         from callbridge.agent.local.models import voice_executor
 
-        return b"".join([pcm async for pcm in voice.stream(text, rate, voice_executor())])
+        pcm = said.get((text, rate))
+        if pcm is None:
+            pcm = b"".join([pcm async for pcm in voice.stream(text, rate, voice_executor())])
+            if len(said) < _KEEP_PHRASES:
+                said[(text, rate)] = pcm
+        return pcm
 
     return speak
+
+
+_KEEP_PHRASES = 64

@@ -227,6 +227,11 @@ class Profile(SectionModel):
     # (the offline agent itself treats it as goodbye).
     fallback: Literal["transfer", "goodbye", "offline"] = "goodbye"
     apology: str = "I'm sorry, something went wrong on my side."
+    # The agent must start speaking this soon after the caller's turn (or after a tool's
+    # result, or at the start for the greeting); otherwise the service apologises itself
+    # and runs the fallback (docs/architecture.md, "When the agent fails or stalls").
+    reply_timeout_s: float = Field(default=2.5, ge=0.5, le=30)
+    retry_prompt: str = "Could you say that again, please?"
     give_up: str = "I'm sorry, I'm having trouble understanding you."
     reprompts: list[str] = Field(
         default=["Sorry, I didn't catch that. Could you say it again?"], min_length=1
