@@ -22,7 +22,9 @@ import httpx
 import psutil
 
 from callbridge.emulator import CallReport, CallScript
-from service_process import ROOT, service_process
+from callbridge.testing.service_process import service_process
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def caller_audio(seconds: float) -> bytes:
@@ -41,7 +43,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(calls: int, seconds: float) -> dict[str, Any]:
-    async with service_process("echo", {"CALLBRIDGE_MAX_CALLS": str(calls + 10)}) as svc:
+    env = {"CALLBRIDGE_MAX_CALLS": str(calls + 10)}
+    async with service_process("echo", env, cwd=ROOT) as svc:
         emu, service_url = svc.emulator, svc.url
         service = psutil.Process(svc.proc.pid)
         rss_idle = service.memory_info().rss

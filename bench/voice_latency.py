@@ -26,7 +26,9 @@ from callbridge.devstack import running_stack
 from callbridge.emulator import AcsEmulator, CallScript
 from callbridge.scenarios.model import load_scenario
 from callbridge.scenarios.runner import ScenarioResult, run_scenarios
-from service_process import ROOT, service_process
+from callbridge.testing.service_process import service_process
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pct(values: list[float], q: int) -> float:
@@ -89,7 +91,7 @@ async def _batch(
 
 
 async def memory(calls: int) -> dict[str, Any]:
-    async with service_process("local", start_timeout_s=60) as svc:
+    async with service_process("local", start_timeout_s=60, cwd=ROOT) as svc:
         emu, ready_s = svc.emulator, svc.ready_s
         service = psutil.Process(svc.proc.pid)
         rss_ready = service.memory_info().rss

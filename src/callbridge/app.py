@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from callbridge import __version__
 from callbridge.api.records import Records
@@ -20,6 +22,8 @@ from callbridge.telephony.acs.routes import acs_router
 from callbridge.telephony.browser.edge import BrowserEdge
 from callbridge.telephony.browser.routes import browser_phone_router
 from callbridge.web.routes import console_router
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -70,6 +74,22 @@ def create_app(
     app.state.browser_edge = browser
     app.include_router(browser_phone_router(browser))
     app.include_router(console_router())
+
+    async def drain() -> None:
+        """SIGTERM: stop taking calls (readiness fails), tell each caller, end the calls,
+        then let the server stop; the lifespan's shutdown flushes the records."""
+        late = await registry.drain(settings.drain_timeout_s)
+        if late:
+            log.warning("%d call(s) ended without their notice at the drain bound", late)
+
+    app.state.drain = drain
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Readiness: a balancer sends no new calls to a replica that is draining."""
+        if registry.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         default="recordings", description="the folder call recordings are kept in and served from"
     )
     # Slow HTTP clients (callbridge.http_timeouts, callbridge.server).
+    drain_timeout_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="on SIGTERM, how long calls get to hear the shutdown notice and end",
+    )
     header_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -39,7 +40,39 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-class EmbeddedServer(uvicorn.Server):
+Drain = Callable[[], Coroutine[Any, Any, None]]
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that drains the calls on the first SIGTERM or Ctrl-C before it
+    stops (`drain`, the app's `state.drain`); a second signal stops it at once.
+
+    uvicorn on its own closes every WebSocket (1012) before the app's shutdown runs, so
+    the calls would be cut without a word and recorded as closed by ACS.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain: Drain | None = None) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self._drain is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        drain = self._drain
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit(drain)))
+
+    async def _drain_then_exit(self, drain: Drain) -> None:
+        try:
+            await drain()
+        finally:
+            self.should_exit = True
+
+
+class EmbeddedServer(DrainingServer):
     """A uvicorn server that leaves signals to its host (callbridge dev, tests)."""
 
     @contextlib.contextmanager
@@ -79,4 +112,5 @@ def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) 
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return EmbeddedServer(config) if embedded else uvicorn.Server(config)
+    drain = getattr(app.state, "drain", None)
+    return EmbeddedServer(config, drain) if embedded else DrainingServer(config, drain)

@@ -291,3 +291,43 @@ async def test_odd_content_lengths_are_not_500(
             headers={b"content-type": b"application/json", b"content-length": length},
         )
     assert r.status_code in (400, 413), r.text
+
+
+def test_a_forged_media_upgrade_does_not_burn_the_calls_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The single-use media token is spent only once the ACS JWT has been checked too."""
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier, JwtError
+
+    async def verify(self: AcsJwtVerifier, header: str | None) -> dict[str, Any]:
+        if header != "Bearer signed-by-acs":
+            raise JwtError("bad signature")
+        return {}
+
+    monkeypatch.setattr(AcsJwtVerifier, "verify", verify)
+    control = FakeControl()
+    app = create_app(
+        settings(acs_jwks_url="http://127.0.0.1:1/keys", acs_jwt_audience="acs-resource"),
+        control=control,
+    )
+    with TestClient(app) as c:
+        r = c.post(f"/acs/incoming?key={SECRET}", json=incoming())
+        assert r.status_code == 200
+        for _ in range(100):
+            if control.answers:
+                break
+            time.sleep(0.01)
+        media_path = "/" + control.answers[0][2].split("/", 3)[3]
+        forged = {"authorization": "Bearer forged"}
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            c.websocket_connect(media_path, headers=forged) as ws,
+        ):
+            ws.receive_text()
+        assert refused.value.code == 4401
+        real = {"authorization": "Bearer signed-by-acs"}
+        with c.websocket_connect(media_path, headers=real) as ws:
+            ws.close()  # accepted: the token was still unused

@@ -50,6 +50,7 @@ class Rescue:
     retry_prompt: str = "Could you say that again, please?"
     goodbye: str = "Thank you for calling. Goodbye!"
     transfer_target: str | None = None
+    shutdown: str = "I'm sorry, I have to end our call now. Please call back in a moment."
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,17 @@ totals for /stats that count every call, not only the recent ones."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
 from callbridge.call.session import CallSession
+from callbridge.core.ending import EndCause, EndReason
+
+log = logging.getLogger(__name__)
 
 # Pacing lateness is summarised over the most recent chunks (20 ms each: ~30 min of audio).
 LATENESS_SAMPLES = 100_000
@@ -54,9 +60,30 @@ class CallRegistry:
         self.max_calls = max_calls
         self.calls: dict[str, CallSession] = {}
         self.totals = CallTotals()
+        self.draining = False  # the service is stopping: no new calls
+        self._empty = asyncio.Event()
 
     def full(self) -> bool:
-        return len(self.calls) >= self.max_calls
+        """No room for another call (at the cap, or draining)."""
+        return self.draining or len(self.calls) >= self.max_calls
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop taking calls, tell each caller and end each call once that has been heard;
+        calls still there after `timeout_s` are ended at once. Returns how many were ended
+        that way (0 when every call finished in time)."""
+        self.draining = True
+        sessions = list(self.calls.values())
+        log.warning("draining: telling %d call(s) the service is stopping", len(sessions))
+        for session in sessions:
+            session.drain()
+        if self.calls:
+            self._empty.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._empty.wait(), timeout_s)
+        late = list(self.calls.values())
+        for session in late:
+            await session.end(EndReason(EndCause.SHUTDOWN, "ended by shutdown"), hang_up=True)
+        return len(late)
 
     def add(self, session: CallSession) -> None:
         self.calls[session.call_id] = session
@@ -65,3 +92,5 @@ class CallRegistry:
     def _closed(self, session: CallSession) -> None:
         if self.calls.pop(session.call_id, None) is not None:
             self.totals.add(session)
+        if not self.calls:
+            self._empty.set()

@@ -76,6 +76,17 @@ class Rescuer:
         reason = EndReason(EndCause.AGENT_FAILED, text)
         await s.watchers.after_speech(lambda: s.end(reason, hang_up=True))
 
+    async def shut_down(self) -> None:
+        """The service is stopping: tell the caller, then hang up once it has been heard."""
+        s = self._s
+        if s.ended:
+            return
+        s.note_event("shutdown")
+        s.muted = s.handing_on = True
+        await self._say(s.line.rescue.shutdown)
+        reason = EndReason(EndCause.SHUTDOWN, "ended by shutdown")
+        await s.watchers.after_speech(lambda: s.end(reason, hang_up=True))
+
     async def _say(self, text: str) -> None:
         """Speak `text` in the line's voice (from memory: the switchboard synthesises the
         service's phrases at start); skipped if the voice cannot deliver it in time."""
@@ -93,4 +104,4 @@ class Rescuer:
 def service_phrases(line: Line) -> list[str]:
     """Everything `Rescuer` may say on `line` (for the switchboard to synthesise ahead)."""
     r = line.rescue
-    return [f"{r.apology} {r.retry_prompt}", f"{r.apology} {r.goodbye}", r.apology]
+    return [f"{r.apology} {r.retry_prompt}", f"{r.apology} {r.goodbye}", r.apology, r.shutdown]

@@ -230,7 +230,8 @@ class CallSession:
             if bridge.recorder is None:  # the menu moved the call to a line that records
                 bridge.recorder = self._recorder(leg.sample_rate)
             agent = self._agent = self.line.new_agent()
-            self._watch_replies(leg.sample_rate, tasks)
+            self.rescuer.start(leg.sample_rate)
+            self._watch_replies(tasks)
             await agent.start(self.info)
             caller = self.spawn(bridge.pump_caller(agent), "caller")
             tasks += [caller, self.spawn(bridge.pump_agent(agent), "agent")]
@@ -284,12 +285,11 @@ class CallSession:
         self._media_running = False
         self._closed()
 
-    def _watch_replies(self, rate: int, tasks: list[asyncio.Task[None]]) -> None:
+    def _watch_replies(self, tasks: list[asyncio.Task[None]]) -> None:
         """Expect the line's agent to speak when a reply is due (call/reply_watch.py)."""
         rescue = self.line.rescue
         if rescue.reply_timeout_s is None:
             return
-        self.rescuer.start(rate)
         self.reply_watch = ReplyWatch(self.clock, rescue.reply_timeout_s, self.rescuer.stalled)
         tasks.append(self.spawn(self.reply_watch.run(), "reply-watch"))
         if self.line.greets:
@@ -379,6 +379,17 @@ class CallSession:
         await agent.tool_result(call.call_id, run.output)
         if not self.handing_on:
             self.expect_reply("the reply after a tool")
+
+    def drain(self) -> None:
+        """The service is stopping: say so and end the call once it has been heard (a call
+        still being answered ends at once)."""
+        if self.ended:
+            return
+        if not self.media_attached:
+            reason = EndReason(EndCause.SHUTDOWN, "ended by shutdown")
+            self.spawn(self.end(reason, hang_up=True), "drain")
+        else:
+            self.spawn(self.rescuer.shut_down(), "drain")
 
     # --- what the edge reports about a hand-over ------------------------------------------
     def participant_added(self, target: str) -> None:

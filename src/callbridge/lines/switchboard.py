@@ -191,5 +191,6 @@ def make_line(profile: Profile, backend: Backend) -> Line:
             retry_prompt=profile.retry_prompt,
             goodbye=profile.goodbye,
             transfer_target=profile.transfer.target,
+            shutdown=profile.shutdown,
         ),
     )

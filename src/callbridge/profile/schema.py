@@ -232,6 +232,8 @@ class Profile(SectionModel):
     # and runs the fallback (docs/architecture.md, "When the agent fails or stalls").
     reply_timeout_s: float = Field(default=2.5, ge=0.5, le=30)
     retry_prompt: str = "Could you say that again, please?"
+    # Said to callers still on the line when the service stops (a deploy, a scale-in).
+    shutdown: str = "I'm sorry, I have to end our call now. Please call back in a moment. Goodbye."
     give_up: str = "I'm sorry, I'm having trouble understanding you."
     reprompts: list[str] = Field(
         default=["Sorry, I didn't catch that. Could you say it again?"], min_length=1

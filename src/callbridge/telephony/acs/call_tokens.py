@@ -79,7 +79,13 @@ class CallTokens:
         body = _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
         return f"{body}.{self._sign(body)}"
 
-    def verify(self, token: str | None, call_id: str, purpose: Purpose) -> TokenClaims:
+    def verify(
+        self, token: str | None, call_id: str, purpose: Purpose, *, spend: bool = True
+    ) -> TokenClaims:
+        """The token's claims if it is genuine, for `call_id` and `purpose`, and unexpired;
+        a media token is also spent (single use) unless `spend` is False — then call
+        `spend` once every other check of the request has passed, so a request that fails
+        them (a forged upgrade) cannot burn the real call's token."""
         if not token:
             raise TokenError("no token")
         body, dot, sig = token.partition(".")
@@ -101,6 +107,11 @@ class CallTokens:
             raise TokenError("token is for another call")
         if claims.expires_at < time.time():
             raise TokenError("token expired")
-        if purpose == "media" and not self._guard.first_use(claims.nonce, claims.expires_at):
-            raise TokenError("token already used")
+        if purpose == "media" and spend:
+            self.spend(claims)
         return claims
+
+    def spend(self, claims: TokenClaims) -> None:
+        """Use a single-use token up; TokenError if it was used already."""
+        if not self._guard.first_use(claims.nonce, claims.expires_at):
+            raise TokenError("token already used")

@@ -304,7 +304,7 @@ class AcsEdge:
     # --- shutdown -----------------------------------------------------------------------
     async def shutdown(self) -> None:
         for session in list(self.calls.values()):
-            await session.end(EndReason(EndCause.SHUTDOWN, "service shutting down"), hang_up=True)
+            await session.end(EndReason(EndCause.SHUTDOWN, "ended by shutdown"), hang_up=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -127,9 +127,10 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
     async def media(ws: WebSocket, call_id: str, token: str | None) -> None:
         call_id_var.set(call_id)
         try:
-            edge.tokens.verify(token, call_id, "media")
+            claims = edge.tokens.verify(token, call_id, "media", spend=False)
             if verifier is not None:
                 await verifier.verify(ws.headers.get("authorization"))
+            edge.tokens.spend(claims)  # only now: a forged upgrade cannot burn it
         except (TokenError, JwtError) as exc:
             log.warning("rejected media socket: %s", exc)
             await ws.close(code=4401)

@@ -244,7 +244,7 @@ class BrowserEdge:
 
     async def shutdown(self) -> None:
         for session in list(self.calls.values()):
-            await session.end(EndReason(EndCause.SHUTDOWN, "service shutting down"), hang_up=True)
+            await session.end(EndReason(EndCause.SHUTDOWN, "ended by shutdown"), hang_up=True)
 
 
 def _note_control(session: CallSession, msg: ClientMessage) -> None:

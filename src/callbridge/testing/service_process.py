@@ -1,5 +1,5 @@
-"""`callbridge serve` in a process of its own, wired to an ACS emulator in the benchmark's
-process as a deployment is wired to Azure (shared by the benchmarks in bench/)."""
+"""`callbridge serve` in a process of its own, wired to an ACS emulator in this process as
+a deployment is wired to Azure (the benchmarks in bench/ and the drain test use it)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ import httpx
 
 from callbridge.emulator import AcsEmulator
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -40,8 +38,15 @@ class ServiceProcess:
 
 @asynccontextmanager
 async def service_process(
-    agent: str, env: dict[str, str] | None = None, *, start_timeout_s: float = 30.0
+    agent: str,
+    env: dict[str, str] | None = None,
+    *,
+    start_timeout_s: float = 30.0,
+    cwd: Path | None = None,
 ) -> AsyncIterator[ServiceProcess]:
+    """`callbridge serve` with `agent` (and `env` on top of the emulator's settings) in a
+    process of its own, run from `cwd` (default: the current directory), until the block
+    ends; then SIGINT (the service drains its calls first) and a wait for it to exit."""
     port, emu_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     key = AcsEmulator.generate_access_key()
@@ -64,7 +69,7 @@ async def service_process(
     if os.environ.get("BENCH_PROFILE"):  # py-spy the service: BENCH_PROFILE=out.txt
         cmd = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "--", *cmd]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - once, at start
+    proc = subprocess.Popen(cmd, env=full_env, cwd=cwd)  # noqa: ASYNC220 - once, at start
     try:
         await emu.start()
         ready_s = await _wait_healthy(url, proc, started, start_timeout_s)
