@@ -6,6 +6,15 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
+
 _ROOT = tempfile.mkdtemp(prefix="callbridge-tests-")
 os.environ.setdefault("CALLBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{_ROOT}/callbridge.db")
 os.environ.setdefault("CALLBRIDGE_RECORDINGS_DIR", os.path.join(_ROOT, "recordings"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-time scenario groups first (each runs minutes of calls): with pytest-xdist
+    they start at once on separate workers and the short tests fill in around them, so the
+    workers finish together instead of one waiting on a long test started last."""
+    items.sort(key=lambda item: 0 if "test_shipped_scenarios" in item.nodeid else 1)

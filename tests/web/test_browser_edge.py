@@ -328,11 +328,11 @@ def test_browser_and_acs_calls_share_one_cap_and_stats_count_every_call(tmp_path
                 next_text(ws, "ended")
         control = c.app.state.edge.control  # type: ignore[attr-defined]
         assert [reason for _, reason in control.rejects] == ["busy"]
-        for _ in range(100):  # the calls are counted once their media is released
+        for _ in range(200):  # the calls are counted once their media is released
             stats = c.get("/stats").json()
             if stats["finished_calls"] == 2:
                 break
-            time.sleep(0.02)
+            time.sleep(0.05)
         assert stats["rejected_busy"] == 1 and stats["browser_calls"] == 2
         assert stats["finished_calls"] == 2 and stats["frames_in"] >= 0
         assert c.get("/healthz").json()["active_calls"] == 0
