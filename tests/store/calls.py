@@ -45,11 +45,19 @@ def write_wav(path: Path, seconds: float = 0.1) -> Path:
     return path
 
 
-def begin_call(observers: Sequence[CallObserver], call_id: str | None = None) -> str:
+def begin_call(
+    observers: Sequence[CallObserver],
+    call_id: str | None = None,
+    *,
+    leg_id: str | None = "conn-1",
+) -> str:
+    """A call started and (unless `leg_id` is None) answered, as the ACS edge reports one;
+    the caller and the agent have spoken once each."""
     call_id = call_id or uuid.uuid4().hex
     obs = Observers(list(observers))
     obs.call_started(CallInfo(call_id, CALLER, CALLEE, 24000, correlation_id="corr-1"))
-    obs.event(call_id, "answered", {"leg_id": "conn-1"})
+    if leg_id is not None:
+        obs.event(call_id, "answered", {"leg_id": leg_id})
     obs.transcript(call_id, "agent", "Hello, this is Contoso. How can I help?", time.time())
     obs.transcript(call_id, "caller", "Hi, I want to know where my order 10023 is.", time.time())
     return call_id

@@ -51,10 +51,14 @@ async def _drop_pg_database(name: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
         return
+    # The journal and the spill file of a PostgreSQL store go to ./var: the test's own.
+    monkeypatch.chdir(tmp_path)
     created = await _pg_database()
     assert created is not None
     name, url = created

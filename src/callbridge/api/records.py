@@ -6,12 +6,17 @@ lifespan and installs its routes:
     edge.observers.extend(records.observers)
     records.install(app)            # /api/..., /metrics, app.state.admin_auth
     await records.start() ... await records.stop()   # in the lifespan, around the calls
+
+After `start()`, `records.orphans` lists the calls an earlier run left without an end (a
+crash, a kill), each with its ACS call connection id when it was answered, so that they
+can still be hung up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -32,6 +37,7 @@ from callbridge.config import Settings
 from callbridge.metrics import CallMetrics, metrics_router
 from callbridge.profile import LlmSettings
 from callbridge.store.base import CallStore
+from callbridge.store.records import OrphanCall
 from callbridge.store.sql import SqlCallStore, StoreError, normalize_url
 from callbridge.store.writer import RecordWriter
 
@@ -69,6 +75,20 @@ def spill_path(database_url: str) -> Path:
     return Path("var") / "unwritten-records.jsonl"
 
 
+def journal_path(database_url: str) -> Path:
+    """Where record writes wait on disk until the database has them: next to a SQLite
+    file, else in ./var, one directory per database (a journal belongs to its database)."""
+    try:
+        url = make_url(normalize_url(database_url))
+    except ArgumentError:
+        url = None
+    if url and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db = Path(str(url.database))
+        return db.with_name(db.name + ".write-journal")
+    name = f"{url.host or 'local'}-{url.port or ''}-{url.database or ''}" if url else "default"
+    return Path("var") / "write-journal" / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 class Records:
     def __init__(
         self,
@@ -86,6 +106,7 @@ class Records:
             self.store,
             profile=profile,
             spill_path=spill_path(settings.database_url),
+            journal_dir=journal_path(settings.database_url),
             on_error=lambda: self.metrics.error("store_write"),
         )
         if settings.pii_redaction:
@@ -102,6 +123,9 @@ class Records:
         )
         self.live = LiveHub(profile, redaction=settings.pii_redaction)
         self.auth = AdminAuth(settings.admin_token)
+        # Calls an earlier run left without an end, found at `start()` (after the replay of
+        # its journal), with their call connection ids: to be hung up.
+        self.orphans: list[OrphanCall] = []
 
     @property
     def observers(self) -> list[CallObserver]:
@@ -116,13 +140,16 @@ class Records:
         app.add_exception_handler(RequestValidationError, _validation_error)
 
     async def start(self) -> None:
-        """Create or upgrade the schema and start recording; raises StoreError."""
+        """Create or upgrade the schema, replay what an earlier run left in the journal, find
+        the calls it left without an end (`orphans`) and start recording; raises StoreError."""
+        replay = await self.writer.recover()
         try:
-            await self.store.open()
+            self.orphans = await self.store.open(replay=replay)
         except StoreError as exc:
             log.error("%s", exc)
+            await self.writer.close()  # releases the journal; its files wait for next time
             raise
-        await self.writer.start()
+        await self.writer.start(recovered_written=True)
         await self.analyzer.start()
         if not self.auth.enabled:
             log.warning("records API and console disabled: CALLBRIDGE_ADMIN_TOKEN is not set")

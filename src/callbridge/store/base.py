@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from callbridge.store.records import CallDetailRow, CallQuery, CallRow, Write
+from callbridge.store.records import CallDetailRow, CallQuery, CallRow, OrphanCall, Write
 
 
 class CallStore(Protocol):
-    async def open(self) -> int:
-        """Create or upgrade the schema, then mark calls left without an end by a stop of
-        the service as incomplete; returns how many were marked."""
+    async def open(self, replay: Sequence[Write] = ()) -> list[OrphanCall]:
+        """Create or upgrade the schema, apply `replay` (writes an earlier run journaled or
+        spilled, perhaps committed already: applying a write twice changes nothing), then
+        mark calls left without an end by a stop of the service incomplete and return them
+        with their call connection ids. Raises StoreError."""
 
     async def close(self) -> None: ...
 

@@ -36,6 +36,7 @@ class TranscriptAdded:
     role: str
     text: str
     at: float
+    key: str = ""  # unique per write: a replayed write is not added twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class ToolRan:
     ok: bool
     duration_ms: float
     at: float
+    key: str = ""  # unique per write: a replayed write is not added twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class EventAdded:
     name: str
     detail: dict[str, Any]
     at: float
+    key: str = ""  # unique per write: a replayed write is not added twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class LatencyAdded:
     call_id: str
     timings: dict[str, Any]
     at: float
+    key: str = ""  # unique per write: a replayed write is not added twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class CallEnded:
     transferred_to: str | None = None
     recording_path: str | None = None
     profile: str = ""  # the line the call ended on ("" in spill files of older versions)
+    key: str = ""  # unique per write: a replayed end does not add its recording twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,13 @@ class AnalyticsSaved:
 Write = (
     CallStarted | TranscriptAdded | ToolRan | EventAdded | LatencyAdded | CallEnded | AnalyticsSaved
 )
+W = TypeVar("W", bound=Write)
 _WRITE_TYPES: dict[str, type[Write]] = {
     t.__name__: t
     for t in (CallStarted, TranscriptAdded, ToolRan, EventAdded, LatencyAdded, CallEnded)
+}
+_FIELDS: dict[type[Write], tuple[str, ...]] = {
+    t: tuple(f.name for f in dataclasses.fields(t)) for t in _WRITE_TYPES.values()
 }
 
 
@@ -103,12 +112,29 @@ def to_json(write: Write) -> dict[str, Any] | None:
     """A JSON-able form of a write, for the spill file; None for analytics (re-computable)."""
     if isinstance(write, AnalyticsSaved):
         return None
-    return {"type": type(write).__name__, **dataclasses.asdict(write)}
+    # Shallow (no deep copy like dataclasses.asdict): the journal serialises every write.
+    data: dict[str, Any] = {"type": type(write).__name__}
+    for name in _FIELDS[type(write)]:
+        data[name] = getattr(write, name)
+    return data
 
 
 def from_json(data: dict[str, Any]) -> Write:
     kind = _WRITE_TYPES[data.pop("type")]
     return kind(**data)
+
+
+# The writes that add a row a replay could add twice (a child row, an end's recording):
+# each carries a key unique to it, stored with the row under a unique index, so a write
+# replayed from the journal or a spill file after it was committed is a no-op.
+KEYED: tuple[type[Write], ...] = (TranscriptAdded, ToolRan, EventAdded, LatencyAdded, CallEnded)
+
+
+def with_key(write: W, key: str) -> W:
+    """`write` with `key`, when its kind has a key and it has none yet; else `write`."""
+    if isinstance(write, KEYED) and not getattr(write, "key", ""):
+        return dataclasses.replace(write, key=key)  # type: ignore[arg-type]
+    return write
 
 
 # --- text the database takes --------------------------------------------------------------
@@ -135,9 +161,6 @@ def clean_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(clean_value(v) for v in value)
     return value
-
-
-W = TypeVar("W", bound=Write)
 
 
 def clean_write(write: W) -> W:
@@ -217,6 +240,19 @@ class EventRow:
 class LatencyRow:
     timings: dict[str, Any]
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanCall:
+    """A call a stop of the service cut (no end recorded), marked incomplete at start:
+    whoever can still hang it up needs its ACS call connection id."""
+
+    call_id: str
+    # The `answered` event's leg_id (ACS: the call connection id); None if never answered
+    # (or answered by an edge without one, the browser phone).
+    connection_id: str | None
+    started_at: float
+    profile: str
 
 
 @dataclass(frozen=True, slots=True)

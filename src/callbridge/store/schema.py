@@ -5,6 +5,9 @@ revision (tests/store checks that the migrated schema and this metadata agree).
 
 No foreign keys on the child tables: the writer must never get stuck on a row whose call
 row is missing (an observer attached mid-call, a replayed spill); `call_id` is indexed.
+Each child row carries the key of the write that added it (`write_key`, unique; NULL for
+rows from before revision 0002 and writes of older spill files), so a write replayed from
+the journal after it was committed adds nothing.
 Times are epoch seconds in doubles: exact, and compared the same way on SQLite and
 PostgreSQL.
 """
@@ -16,6 +19,7 @@ import sqlalchemy as sa
 # Alembic's own table, named so it cannot clash with another application's migrations in a
 # shared PostgreSQL database.
 VERSION_TABLE = "callbridge_schema_version"
+WRITE_KEY_LENGTH = 48
 
 metadata = sa.MetaData()
 
@@ -51,7 +55,9 @@ transcript = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("write_key", sa.String(WRITE_KEY_LENGTH), nullable=True),
     sa.Index("ix_call_transcript_call_id", "call_id"),
+    sa.Index("ux_call_transcript_write_key", "write_key", unique=True),
 )
 
 tools = sa.Table(
@@ -65,7 +71,9 @@ tools = sa.Table(
     sa.Column("ok", sa.Boolean(), nullable=False),
     sa.Column("duration_ms", sa.Double(), nullable=False),
     sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("write_key", sa.String(WRITE_KEY_LENGTH), nullable=True),
     sa.Index("ix_call_tools_call_id", "call_id"),
+    sa.Index("ux_call_tools_write_key", "write_key", unique=True),
 )
 
 events = sa.Table(
@@ -76,7 +84,9 @@ events = sa.Table(
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("detail", sa.Text(), nullable=False),  # JSON object
     sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("write_key", sa.String(WRITE_KEY_LENGTH), nullable=True),
     sa.Index("ix_call_events_call_id", "call_id"),
+    sa.Index("ux_call_events_write_key", "write_key", unique=True),
 )
 
 latencies = sa.Table(
@@ -86,7 +96,9 @@ latencies = sa.Table(
     sa.Column("call_id", sa.String(64), nullable=False),
     sa.Column("timings", sa.Text(), nullable=False),  # JSON object
     sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("write_key", sa.String(WRITE_KEY_LENGTH), nullable=True),
     sa.Index("ix_call_latencies_call_id", "call_id"),
+    sa.Index("ux_call_latencies_write_key", "write_key", unique=True),
 )
 
 recordings = sa.Table(
@@ -96,5 +108,7 @@ recordings = sa.Table(
     sa.Column("call_id", sa.String(64), nullable=False),
     sa.Column("path", sa.Text(), nullable=False),
     sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("write_key", sa.String(WRITE_KEY_LENGTH), nullable=True),
     sa.Index("ix_call_recordings_call_id", "call_id"),
+    sa.Index("ux_call_recordings_write_key", "write_key", unique=True),
 )

@@ -2,7 +2,9 @@
 
 Nothing here blocks the event loop: aiosqlite runs SQLite in its own thread and asyncpg is
 asynchronous. A batch of writes goes in one transaction, so a crash leaves either all of
-it or none.
+it or none. Every write is idempotent (a call row is inserted once, an end is an update,
+a child row carries its write's unique key), so the writer's journal can replay writes
+that may already be in.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from callbridge.store.records import (
     EventRow,
     LatencyAdded,
     LatencyRow,
+    OrphanCall,
     ToolRan,
     ToolRow,
     TranscriptAdded,
@@ -43,9 +46,24 @@ from callbridge.store.records import (
 
 log = logging.getLogger(__name__)
 
+_REPLAY_BATCH = 500
+
 
 class StoreError(Exception):
     """The records database cannot be opened or migrated; the message says what to fix."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the database is busy, restarting or unreachable, not refusing the data."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(
+            exc.connection_invalidated
+        )
+    return isinstance(exc, OSError | TimeoutError | sa.exc.DisconnectionError)
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0]
 
 
 def normalize_url(url: str) -> str:
@@ -95,9 +113,10 @@ class SqlCallStore:
         return self._engine
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def open(self) -> int:
-        """Create or upgrade the schema; mark calls a crash left without an end as
-        incomplete. Returns how many were marked."""
+    async def open(self, replay: Sequence[Write] = ()) -> list[OrphanCall]:
+        """Create or upgrade the schema; apply `replay` (the writes an earlier run journaled
+        and may not have committed); then mark the calls a stop of the service left without
+        an end incomplete and return them (see `mark_incomplete`). Raises StoreError."""
         try:
             url = make_url(self.url)
         except sa.exc.ArgumentError as exc:
@@ -130,24 +149,86 @@ class SqlCallStore:
                 f"{str(exc).splitlines()[0]}"
             ) from None
         self._engine = engine
-        marked = await self.mark_incomplete()
-        if marked:
-            log.warning("%d call(s) cut by a stop of the service marked incomplete", marked)
-        return marked
+        try:
+            if replay:
+                await self._replay(replay)
+            # After the replay: an end that was only in the journal closes its call, a
+            # start that was only there opens one the stop cut.
+            orphans = await self.mark_incomplete()
+        except (OSError, sa.exc.DBAPIError) as exc:
+            self._engine = None
+            await engine.dispose()
+            raise StoreError(
+                f"cannot replay the record writes an earlier run left into "
+                f"{safe_url(self.url)} (they are kept for the next start): {first_line(exc)}"
+            ) from None
+        if orphans:
+            log.warning("%d call(s) cut by a stop of the service marked incomplete", len(orphans))
+        return orphans
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
 
-    async def mark_incomplete(self) -> int:
+    async def _replay(self, writes: Sequence[Write]) -> None:
+        """Apply `writes` in batches; a write the database refuses outright is logged and
+        skipped (as the writer does), a transient error raises."""
+        for i in range(0, len(writes), _REPLAY_BATCH):
+            batch = writes[i : i + _REPLAY_BATCH]
+            try:
+                await self.write(batch)
+                continue
+            except sa.exc.DBAPIError as exc:
+                if is_transient(exc):
+                    raise
+            for w in batch:
+                try:
+                    await self.write([w])
+                except sa.exc.DBAPIError as exc:
+                    if is_transient(exc):
+                        raise
+                    log.error(
+                        "the records database refused a replayed write, skipped: %r (%s)",
+                        w,
+                        first_line(exc),
+                    )
+        log.info("replayed %d record writes an earlier run left", len(writes))
+
+    async def mark_incomplete(self) -> list[OrphanCall]:
+        """Mark every call still active (its end never came: the service stopped during it)
+        incomplete, and return those calls, oldest first, each with its call connection id
+        (from its `answered` event) so it can still be hung up.
+
+        With several replicas on one database this also takes the others' live calls (their
+        real end overwrites the mark); each call is returned to one starting replica only
+        (UPDATE ... RETURNING)."""
+        c = t.calls.c
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 t.calls.update()
-                .where(t.calls.c.status == "active", t.calls.c.ended_at.is_(None))
+                .where(c.status == "active", c.ended_at.is_(None))
                 .values(status="incomplete", reason=INCOMPLETE_REASON)
+                .returning(c.id, c.started_at, c.profile)
             )
-        return int(result.rowcount)
+            cut = [(str(r[0]), float(r[1]), str(r[2])) for r in result]
+            legs: dict[str, str] = {}
+            ids = [call_id for call_id, _, _ in cut]
+            for i in range(0, len(ids), _REPLAY_BATCH):
+                answered = await conn.execute(
+                    sa.select(t.events.c.call_id, t.events.c.detail)
+                    .where(
+                        t.events.c.name == "answered",
+                        t.events.c.call_id.in_(ids[i : i + _REPLAY_BATCH]),
+                    )
+                    .order_by(t.events.c.id)
+                )
+                for call_id, detail in answered:
+                    leg = _loads_obj(detail).get("leg_id")
+                    if isinstance(leg, str) and leg:
+                        legs[call_id] = leg  # the last one, should there be several
+        orphans = [OrphanCall(i, legs.get(i), started, profile) for i, started, profile in cut]
+        return sorted(orphans, key=lambda o: (o.started_at, o.call_id))
 
     # --- writes ----------------------------------------------------------------------------
     async def write(self, batch: Sequence[Write]) -> None:
@@ -161,7 +242,8 @@ class SqlCallStore:
 
             async def flush() -> None:
                 for table, rows in pending.items():
-                    await conn.execute(table.insert(), rows)
+                    # A row whose write key is in already was added by this very write.
+                    await conn.execute(self._insert(table), rows)
                 pending.clear()
 
             for w in batch:
@@ -217,8 +299,11 @@ class SqlCallStore:
             )
         if w.recording_path:
             await conn.execute(
-                t.recordings.insert().values(
-                    call_id=w.call_id, path=w.recording_path, at=w.ended_at
+                self._insert(t.recordings).values(
+                    call_id=w.call_id,
+                    path=w.recording_path,
+                    at=w.ended_at,
+                    write_key=w.key or None,
                 )
             )
 
@@ -334,7 +419,13 @@ class SqlCallStore:
 
 def _child_row(w: Write) -> tuple[sa.Table, dict[str, Any]] | None:
     if isinstance(w, TranscriptAdded):
-        return t.transcript, {"call_id": w.call_id, "role": w.role, "text": w.text, "at": w.at}
+        return t.transcript, {
+            "call_id": w.call_id,
+            "role": w.role,
+            "text": w.text,
+            "at": w.at,
+            "write_key": w.key or None,
+        }
     if isinstance(w, ToolRan):
         return t.tools, {
             "call_id": w.call_id,
@@ -344,6 +435,7 @@ def _child_row(w: Write) -> tuple[sa.Table, dict[str, Any]] | None:
             "ok": w.ok,
             "duration_ms": w.duration_ms,
             "at": w.at,
+            "write_key": w.key or None,
         }
     if isinstance(w, EventAdded):
         return t.events, {
@@ -351,9 +443,15 @@ def _child_row(w: Write) -> tuple[sa.Table, dict[str, Any]] | None:
             "name": w.name,
             "detail": _dumps(w.detail),
             "at": w.at,
+            "write_key": w.key or None,
         }
     if isinstance(w, LatencyAdded):
-        return t.latencies, {"call_id": w.call_id, "timings": _dumps(w.timings), "at": w.at}
+        return t.latencies, {
+            "call_id": w.call_id,
+            "timings": _dumps(w.timings),
+            "at": w.at,
+            "write_key": w.key or None,
+        }
     return None
 
 
