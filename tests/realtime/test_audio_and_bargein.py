@@ -28,7 +28,7 @@ async def test_greeting_and_transcripts(make_fake: FakeFactory) -> None:
         update = session.client_events("session.update")[0]["session"]
         assert "+14255550123" in str(update["instructions"])  # persona templated
         create = session.client_events("response.create")[0]
-        if fake.dialect == "voicelive":  # §1.6: fixed words, spoken by the service
+        if fake.dialect == "voicelive":  # fixed words, spoken by the service
             message = create["response"]["pre_generated_assistant_message"]
             assert message["content"][0]["text"] == "Thanks for calling +14255550123!"
         else:
@@ -51,7 +51,7 @@ async def test_caller_audio_is_batched_and_resampled(make_fake: FakeFactory) -> 
         await asyncio.sleep(1.0)
         appends = fake.sessions[0].client_events("input_audio_buffer.append")
         sizes = {len(base64.b64decode(e["audio"])) for e in appends}
-        assert sizes == {60 * 48}  # 60 ms of 24 kHz PCM per append (§1.6 batching)
+        assert sizes == {60 * 48}  # 60 ms of 24 kHz PCM per append (docs/realtime.md)
         sent_ms = sum(len(base64.b64decode(e["audio"])) for e in appends) / 48
         # Everything pushed at 16 kHz arrives at 24 kHz (less the last partial batch).
         assert call.caller.pushed_ms - 120 <= sent_ms <= call.caller.pushed_ms
@@ -92,7 +92,7 @@ async def test_barge_in_truncates_to_what_was_heard(make_fake: FakeFactory) -> N
 @on_both
 async def test_cancel_when_the_server_does_not(make_fake: FakeFactory) -> None:
     """interrupt_response off and a reply streamed in real time: the agent cancels it and
-    drops the deltas that still come (§3.2 steps 2 and 4)."""
+    drops the deltas that still come (docs/realtime.md)."""
     script = Script(
         [Say("Slow " * 30, audio_ms=6000), Say("Yes?", audio_ms=600)], speed=1.0, late_deltas=3
     )

@@ -62,7 +62,7 @@ async def test_voicelive_url_and_auth(make_fake: FakeFactory) -> None:
         assert (await transport.recv())["type"] == "session.created"
         await transport.close()
     by_key, by_token = fake.sessions
-    assert by_key.path == "/voice-live/realtime"  # §5.1: always appended
+    assert by_key.path == "/voice-live/realtime"  # always appended
     assert by_key.query["api-version"] == "2026-07-15" and by_key.query["model"] == "m1"
     assert by_key.query["x-ms-client-sdk"].startswith("azsdk-python-ai-voicelive/")
     assert by_key.headers["api-key"] == "test-key"
@@ -140,7 +140,7 @@ async def test_openai_url_and_auth(make_fake: FakeFactory) -> None:
     by_key, by_token = fake.sessions
     assert by_key.path == "/v1/realtime" and by_key.query == {"model": "gpt-rt"}
     assert by_key.headers["authorization"] == "Bearer test-key"
-    assert "openai-beta" not in by_key.headers  # GA: the beta header is refused (§2.1)
+    assert "openai-beta" not in by_key.headers  # GA: the beta header is refused (docs/realtime.md)
     assert by_token.headers["authorization"] == "Bearer entra-token"
 
 
@@ -159,7 +159,7 @@ async def _raw(fake: FakeRealtimeServer) -> tuple[Transport, Any]:
 
 @on_both
 async def test_fake_answers_like_the_service(make_fake: FakeFactory) -> None:
-    """The error strings clients meet in the field (§3.2, §4, §7), and the shapes."""
+    """The error strings clients meet in the field (docs/realtime.md), and the shapes."""
     fake = await make_fake(Script([Say("Hello there.", audio_ms=500)]))
     transport, connector = await _raw(fake)
     try:
@@ -206,7 +206,7 @@ async def test_fake_answers_like_the_service(make_fake: FakeFactory) -> None:
         assert errors["r2"]["code"] == "conversation_already_has_active_response"
         assert errors["r2"]["message"].startswith("Conversation already has an active response")
         # A beta-shaped update to GA lacks session.type; a GA-shaped one to Voice Live has
-        # fields it does not know (§1.8, §2.7).
+        # fields it does not know (docs/realtime.md).
         assert errors["w1"]["code"] == ("missing_required_parameter" if ga else "unknown_parameter")
         assert errors["t1"]["message"] == "Audio content of 500ms is already shorter than 900ms"
         assert errors["o1"]["message"] == "Tool call ID 'nope' not found in conversation."
@@ -217,7 +217,7 @@ async def test_fake_answers_like_the_service(make_fake: FakeFactory) -> None:
         await connector.aclose()
     names = {e["type"] for e in fs.sent}
     other = set(GA_NAMES.values()) if fake.dialect == "voicelive" else set(GA_NAMES)
-    assert not names & other  # never a name of the other dialect (§5.3)
+    assert not names & other  # never a name of the other dialect (docs/realtime.md)
     for event in fs.sent:
         assert not problems(fake.dialect, event), event
 

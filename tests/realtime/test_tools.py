@@ -113,7 +113,7 @@ async def test_slow_tool_gets_a_filler_and_failures_reach_the_model(
 @on_both
 async def test_create_waits_while_the_caller_made_a_response(make_fake: FakeFactory) -> None:
     """The caller speaks during a slow tool: VAD starts a response, and the tool's
-    response.create is held until that one is done (§4 create races)."""
+    response.create is held until that one is done (docs/realtime.md)."""
 
     async def slow(args: dict[str, Any]) -> str:
         await asyncio.sleep(1.0)
