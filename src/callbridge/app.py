@@ -60,6 +60,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await records.start()  # creates or upgrades the schema; fails start if it cannot
+        # Calls a crash left live: hung up at once, so no caller waits in dead air. (With
+        # several replicas on one database this needs call ownership: docs/api.md.)
+        edge.hang_up_left_behind([o.connection_id for o in records.orphans if o.connection_id])
         # Models load before the first call is accepted, so no caller waits for them.
         await switchboard.prepare(settings.sample_rate)
         yield

@@ -34,6 +34,18 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes]
     emulator: AcsEmulator
     ready_s: float  # from launch until /healthz answered (models load before that)
+    cmd: list[str]
+    env: dict[str, str]
+    cwd: Path | None
+
+    async def crash_and_restart(self, start_timeout_s: float = 30.0) -> float:
+        """SIGKILL the service (a crash: nothing of it runs), start it again with the same
+        settings; returns seconds from the restart until it answered /healthz."""
+        self.proc.kill()
+        await asyncio.to_thread(self.proc.wait)
+        started = time.monotonic()
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd)  # noqa: ASYNC220
+        return await _wait_healthy(self.url, self.proc, started, start_timeout_s)
 
 
 @asynccontextmanager
@@ -70,12 +82,15 @@ async def service_process(
         cmd = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "--", *cmd]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=full_env, cwd=cwd)  # noqa: ASYNC220 - once, at start
+    svc: ServiceProcess | None = None
     try:
         await emu.start()
         ready_s = await _wait_healthy(url, proc, started, start_timeout_s)
-        yield ServiceProcess(url, proc, emu, ready_s)
+        svc = ServiceProcess(url, proc, emu, ready_s, cmd, full_env, cwd)
+        yield svc
     finally:
         await emu.stop()
+        proc = svc.proc if svc is not None else proc
         proc.send_signal(signal.SIGINT)  # SIGINT lets py-spy write its profile
         proc.wait(30)
 

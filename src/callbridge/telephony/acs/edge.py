@@ -301,6 +301,24 @@ class AcsEdge:
             else:
                 log.info("event %s not handled", ev.name)
 
+    # --- calls an earlier run left behind ----------------------------------------------
+    def hang_up_left_behind(self, connection_ids: list[str]) -> None:
+        """Hang up, in the background, calls a crashed run of the service answered and never
+        ended: their callers would otherwise sit in dead air until ACS gives up."""
+        if connection_ids:
+            self._spawn(self._hang_up_all(connection_ids))
+
+    async def _hang_up_all(self, connection_ids: list[str]) -> None:
+        async def one(connection_id: str) -> None:
+            try:
+                await asyncio.wait_for(self.control.hang_up(connection_id), 5.0)
+            except (CallControlError, OSError, TimeoutError) as exc:
+                log.info("call %s left behind is already over: %s", connection_id, exc)
+            else:
+                log.warning("hung up call %s, left live by an earlier run", connection_id)
+
+        await asyncio.gather(*(one(c) for c in connection_ids))
+
     # --- shutdown -----------------------------------------------------------------------
     async def shutdown(self) -> None:
         for session in list(self.calls.values()):
