@@ -15,6 +15,7 @@ from prometheus_client import generate_latest as _generate_latest
 
 from callbridge.call.observer import CallOutcome
 from callbridge.core.call_info import CallInfo
+from callbridge.core.ending import OUTCOMES
 from callbridge.core.tools import ToolRun
 
 # Voice-to-voice on a phone line: good under 1 s, poor past 2 s.
@@ -64,7 +65,7 @@ class CallMetrics:
             registry=r,
         )
         self.errors = Counter("callbridge_errors", "Errors, by kind", ["kind"], registry=r)
-        for outcome in ("resolved", "transferred", "abandoned", "failed"):
+        for outcome in OUTCOMES:
             self.calls.labels(outcome)  # present at 0, so rate() works from the start
         for kind in ("call_failed", "tool_failed", "store_write", "analytics"):
             self.errors.labels(kind)

@@ -336,3 +336,10 @@ def test_browser_and_acs_calls_share_one_cap_and_stats_count_every_call(tmp_path
         assert stats["rejected_busy"] == 1 and stats["browser_calls"] == 2
         assert stats["finished_calls"] == 2 and stats["frames_in"] >= 0
         assert c.get("/healthz").json()["active_calls"] == 0
+        # The callers turned away are in the records too.
+        records = c.app.state.records  # type: ignore[attr-defined]
+        c.portal.call(records.writer.flush)  # type: ignore[union-attr]
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        rejected = c.get("/api/calls?outcome=rejected", headers=auth).json()
+        assert sorted(row["caller"] for row in rejected["calls"]) == ["+14255550123", "browser"]
+        assert {row["reason"] for row in rejected["calls"]} == {"rejected: all lines busy"}

@@ -25,7 +25,7 @@ from callbridge.store.records import CallQuery
 
 log = logging.getLogger(__name__)
 
-OutcomeFilter = Literal["resolved", "transferred", "abandoned", "failed", "incomplete"]
+OutcomeFilter = Literal["resolved", "transferred", "abandoned", "failed", "rejected", "incomplete"]
 MAX_LIMIT = 500
 READ_TIMEOUT_S = 5.0
 UNAVAILABLE = "the records database is unavailable"

@@ -10,8 +10,10 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
+from callbridge.call.observer import CallObserver, CallOutcome, Observers
 from callbridge.call.session import CallSession
-from callbridge.core.ending import EndCause, EndReason
+from callbridge.core.call_info import CallInfo
+from callbridge.core.ending import EndCause, EndReason, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,13 @@ def percentile(values: list[float], q: int) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def record_rejected(observers: list[CallObserver], info: CallInfo, reason: str) -> None:
+    """Tell the observers (records, live console, metrics) about a call turned away."""
+    fan_out = Observers(observers)
+    fan_out.call_started(info)
+    fan_out.call_ended(info.call_id, CallOutcome(Outcome.REJECTED, reason, line=info.line))
 
 
 class CallRegistry:

@@ -32,6 +32,10 @@ class Outcome(StrEnum):
     TRANSFERRED = "transferred"
     ABANDONED = "abandoned"
     FAILED = "failed"
+    REJECTED = "rejected"  # never answered: every line was busy (or the service draining)
+
+
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 
 
 _FAILED = frozenset(

@@ -12,9 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-Outcome = Literal["resolved", "transferred", "abandoned", "failed"]
 Status = Literal["active", "ended", "incomplete"]
-OUTCOMES: tuple[str, ...] = ("resolved", "transferred", "abandoned", "failed")
 # The reason an incomplete call gets: the service stopped (crash, kill) while it was active.
 INCOMPLETE_REASON = "the service stopped during the call; marked incomplete at the next start"
 

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from callbridge.call.line import Lines
 from callbridge.call.observer import CallObserver
-from callbridge.call.registry import CallRegistry
+from callbridge.call.registry import CallRegistry, record_rejected
 from callbridge.call.session import CallSession
 from callbridge.call.watchers import CallLimits
 from callbridge.config import Settings
@@ -158,6 +158,7 @@ class AcsEdge:
                 ev.caller.display,
             )
             self._spawn(self._reject(ev))
+            self._record_rejected(ev)
             return "rejected"
         call_id = uuid.uuid4().hex
         token = call_id_var.set(call_id)
@@ -196,6 +197,24 @@ class AcsEdge:
         finally:
             call_id_var.reset(token)
         return "answering"
+
+    def _record_rejected(self, ev: IncomingCall) -> None:
+        """A call turned away still gets a record: the history and the analytics must show
+        the callers who found every line busy."""
+        info = CallInfo(
+            call_id=uuid.uuid4().hex,
+            caller=ev.caller.display,
+            callee=ev.callee.display,
+            sample_rate=self.settings.sample_rate,
+            correlation_id=ev.correlation_id,
+            line=self.lines.for_number(ev.callee.display).name,
+        )
+        reason = (
+            "rejected: the service is stopping"
+            if self.registry.draining
+            else ("rejected: all lines busy")
+        )
+        record_rejected(self.observers, info, reason)
 
     async def _reject(self, ev: IncomingCall) -> None:
         try:

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket
 from callbridge.call.carrier import CarrierError
 from callbridge.call.line import Lines
 from callbridge.call.observer import CallObserver, CallOutcome
-from callbridge.call.registry import CallRegistry
+from callbridge.call.registry import CallRegistry, record_rejected
 from callbridge.call.session import CallSession
 from callbridge.call.watchers import CallLimits
 from callbridge.config import Settings
@@ -170,6 +170,15 @@ class BrowserEdge:
         if self.registry.full():
             self.counters["rejected_busy"] += 1
             log.warning("at the cap of %d calls: browser call refused", self.registry.max_calls)
+            info = CallInfo(
+                call_id=uuid.uuid4().hex,
+                caller=hello.caller,
+                callee=CALLEE,
+                sample_rate=self.settings.sample_rate,
+                variables={"channel": "browser"},
+                line=self.lines.for_number(CALLEE).name,
+            )
+            record_rejected(self.observers, info, "rejected: all lines busy")
             await _refuse(ws, protocol.CLOSE_BUSY, "all lines are busy, try again later")
             return
         await self._run_call(ws, hello)
