@@ -465,3 +465,17 @@ async def test_stalled_database_in_the_app_is_bounded_by_default(
         r = await asyncio.wait_for(http.get("/api/calls/abc"), 10)
     assert r.status_code == 503
     assert r.json()["detail"] == UNAVAILABLE + "no answer within 5 s"
+
+
+async def test_the_live_console_follows_a_call_the_keypad_menu_moves() -> None:
+    from callbridge.api.live import LiveHub
+    from callbridge.core.call_info import CallInfo
+
+    hub = LiveHub("fallback name")
+    sub = hub.subscribe()
+    hub.call_started(CallInfo("m1", "+1555", "+1800", 24000, line="Main line"))
+    assert hub.snapshot().calls[0].profile == "Main line"
+    hub.event("m1", "ivr", {"digits": "2", "profile": "dining", "line": "Dining line"})
+    assert hub.snapshot().calls[0].profile == "Dining line"
+    names = [sub.queue.get_nowait()[0] for _ in range(sub.queue.qsize())]  # type: ignore[index]
+    assert names == ["call_started", "call_moved"]

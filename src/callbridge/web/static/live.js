@@ -25,6 +25,7 @@ function card(call) {
   const lines = el("ol", { class: "transcript" });
   const tools = el("p", { class: "tools" });
   const timer = el("span", { class: "timer mono" }, "0:00");
+  const line = el("span", { class: "line" }, call.profile ? ` · ${call.profile}` : "");
   const state = el("span", { class: "badge", dataset: { outcome: "active" } }, "live");
   const root = el(
     "article",
@@ -32,11 +33,11 @@ function card(call) {
     el("header", {}, el("strong", { class: "party" }, call.caller || "unknown caller"), timer, state),
     el("p", { class: "muted small" },
       `to ${call.callee || "?"} · started ${fmtClock(call.started_at)}`,
-      call.profile ? ` · ${call.profile}` : ""),
+      line),
     lines,
     tools,
   );
-  entry = { id, root, lines, tools, timer, state, startedAt: toDate(call.started_at), ended: false };
+  entry = { id, root, lines, line, tools, timer, state, startedAt: toDate(call.started_at), ended: false };
   cards.set(id, entry);
   grid.prepend(root);
   tick();
@@ -105,6 +106,8 @@ function connect() {
   source.addEventListener("open", () => setStatus("live", "live"));
   on(source, "snapshot", applySnapshot);
   on(source, "call_started", (data) => card(data));
+  // The keypad menu moved the call to another line: show the line it is on now.
+  on(source, "call_moved", (data) => { card(data).line.textContent = ` · ${data.profile}`; });
   on(source, "transcript", (data) => addTurn(card(data), data));
   on(source, "tool", (data) => {
     const entry = card(data);
