@@ -282,6 +282,10 @@ class CallSession:
                 log.error("could not write the call recording: %s", exc)
         if not self.ended:
             await self.end(EndReason(EndCause.MEDIA_CLOSED, "media ended"), hang_up=True)
+        # An ended session may be kept a while (the edges' recent calls, the registry's
+        # totals): let go of what held the media, the agent and their buffers.
+        self._agent = self._bridge = None
+        self.reply_watch = None
         self._media_running = False
         self._closed()
 
