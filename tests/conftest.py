@@ -14,7 +14,7 @@ os.environ.setdefault("CALLBRIDGE_RECORDINGS_DIR", os.path.join(_ROOT, "recordin
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The real-time scenario groups first (each runs minutes of calls): with pytest-xdist
-    they start at once on separate workers and the short tests fill in around them, so the
-    workers finish together instead of one waiting on a long test started last."""
+    """The real-time scenario groups first (minutes of calls, on one worker): the other
+    worker takes the rest meanwhile, so the two finish together instead of one waiting on
+    a long test started last."""
     items.sort(key=lambda item: 0 if "test_shipped_scenarios" in item.nodeid else 1)

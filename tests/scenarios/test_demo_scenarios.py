@@ -30,8 +30,10 @@ def _profile_of(path: Path) -> str:
     return load_scenario(path).profile or "default"
 
 
-# One test per profile the scenarios name (one service each), so pytest-xdist can run the
-# groups side by side; the default profile's group also runs the scenario that must fail.
+# One test per profile the scenarios name (one service each); the default profile's group
+# also runs the scenario that must fail. The groups share one pytest-xdist worker (`make
+# test` runs --dist loadgroup): two groups at once on two cores, beside the other tests,
+# starve the offline models and the callers' ears of CPU.
 GROUPS = sorted({_profile_of(p) for p in SCENARIOS})
 
 
@@ -41,6 +43,7 @@ def test_every_shipped_scenario_is_in_a_group() -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("scenarios")
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: Path(g).stem)
 async def test_shipped_scenarios_pass_and_a_wrong_one_fails(group: str, tmp_path: Path) -> None:
     paths = [p for p in SCENARIOS if _profile_of(p) == group]

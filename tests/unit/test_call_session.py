@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
@@ -130,3 +131,24 @@ async def test_idle_and_no_media_timeouts_hang_up() -> None:
     await asyncio.wait_for(idle.run_media(leg), 3)
     assert idle.end_reason is not None and idle.end_reason.startswith("no media from the caller")
     assert hang_ups == ["hung up", "hung up"]
+
+
+async def test_a_cancelled_media_task_still_releases_and_counts_the_call() -> None:
+    """The socket's handler may be cancelled (a client gone, a server stop): the call is
+    still ended, released and handed back to whoever counts it."""
+    hang_ups: list[str] = []
+    session = make_session(hang_ups)
+    closed: list[str] = []
+    session.on_closed.append(lambda s: closed.append(s.call_id))
+    session.answered()
+    leg = ScriptedLeg()
+    bridge = asyncio.create_task(session.run_media(leg))
+    await leg.say(tone(200))
+    bridge.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await bridge
+    for _ in range(100):
+        if closed:
+            break
+        await asyncio.sleep(0.01)
+    assert closed == ["call-1"] and session.ended and leg.closed

@@ -251,7 +251,10 @@ class CallSession:
             log.exception("bridge failed")
             await self.end(EndReason(EndCause.BRIDGE_ERROR, "bridge error"), hang_up=True)
         finally:
-            await self._release(tasks, playout, agent, leg, bridge.recorder)
+            # Shielded: the task running the media may itself be cancelled (the socket's
+            # handler, at a server stop), and the call must still be released and counted.
+            release = self._release(tasks, playout, agent, leg, bridge.recorder)
+            await asyncio.shield(asyncio.ensure_future(release))
 
     async def _release(
         self,
