@@ -89,6 +89,8 @@ class CallTokens:
         if not token:
             raise TokenError("no token")
         body, dot, sig = token.partition(".")
+        if not (token.isascii() and call_id.isascii()):
+            raise TokenError("token or call id is not ASCII")  # none we mint ever is
         if not dot or not hmac.compare_digest(self._sign(body), sig):
             raise TokenError("bad signature")
         try:

@@ -300,8 +300,9 @@ class AcsEdge:
             elif ev.name in ("CallTransferFailed", "AddParticipantFailed"):
                 session.transfer_failed(f"{ev.name}{result}")
             elif ev.name == "AddParticipantSucceeded":
-                who = ev.data.get("participant") or {}
-                session.participant_added(str(who.get("rawId", "")).removeprefix("4:"))
+                who = ev.data.get("participant")
+                raw = who.get("rawId", "") if isinstance(who, dict) else ""
+                session.participant_added(str(raw).removeprefix("4:"))
             elif ev.name == "RecordingStateChanged":
                 log.info("ACS recording is %s", ev.data.get("state"))
             elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):

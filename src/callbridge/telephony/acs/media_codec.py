@@ -85,8 +85,8 @@ def parse_frame(text: str | bytes) -> InboundFrame:
     """Parse one inbound text frame; raise FrameError with the reason if it is malformed."""
     try:
         msg = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FrameError(f"not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        raise FrameError(f"not JSON: {getattr(exc, 'msg', type(exc).__name__)}") from None
     if not isinstance(msg, dict):
         raise FrameError("frame is not a JSON object")
     msg = _lower_keys(msg)
@@ -129,7 +129,7 @@ def parse_frame(text: str | bytes) -> InboundFrame:
             rate = int(body.get("samplerate", 0))  # type: ignore[call-overload]
             channels = int(body.get("channels", 1))  # type: ignore[call-overload]
             length = int(body.get("length", 0) or 0)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e400
             raise FrameError("AudioMetadata has non-numeric fields") from None
         return AudioMetadata(
             subscription_id=str(body.get("subscriptionid", "")),
