@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean browser
+.PHONY: run test lint typecheck unit bench clean browser deploy-check
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -27,6 +27,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The deployment files: the Dockerfile (hadolint, checkov), the Bicep template (checkov:
+# parses Bicep; no Bicep compiler here) and compose.yaml (the compose-spec schema that
+# check-jsonschema ships). checkov lives in a venv of its own: its pins clash with ours.
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV):
+	@test -x $(VENV)/checkov/bin/python || $(PY) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check 'checkov==3.3.30'
+
+deploy-check: $(STAMP) $(CHECKOV)
+	$(BIN)/ruff check deploy
+	$(BIN)/ruff format --check deploy
+	$(BIN)/mypy --strict deploy/docker/healthcheck.py deploy/docker/install_no_deps.py deploy/compose/init_secrets.py
+	$(BIN)/hadolint Dockerfile
+	$(CHECKOV) --quiet --compact --skip-download --framework dockerfile -f Dockerfile
+	@# A file checkov cannot parse is skipped with exit 0: count that as a failure.
+	@out=$$($(CHECKOV) --quiet --compact --skip-download --framework bicep -d infra 2>&1); \
+	  status=$$?; echo "$$out"; \
+	  if echo "$$out" | grep -q "Parsing errors: [1-9]"; then \
+	    echo "checkov could not parse a Bicep file (infra/)"; exit 1; fi; exit $$status
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 browser:
 	@test -x /usr/bin/chromium || { \
@@ -37,7 +58,7 @@ browser:
 unit: $(STAMP) browser
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
-test: lint typecheck unit
+test: lint typecheck deploy-check unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bridge_load.py

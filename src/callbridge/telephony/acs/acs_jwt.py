@@ -21,8 +21,100 @@ from jwt.algorithms import RSAAlgorithm
 log = logging.getLogger(__name__)
 
 
+# A key endpoint that is down, answers garbage or publishes a bad key: logged, keys kept.
+_FETCH_ERRORS = (
+    httpx.HTTPError,
+    jwt.PyJWTError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+)
+
+
 class JwtError(Exception):
     """The bearer token is missing or does not verify; the message says why."""
+
+
+class JwksCache:
+    """RSA signing keys by key id from a JWKS URL, or from the `jwks_uri` of an OpenID
+    configuration document (`discovery=True`), as Entra ID publishes them
+    (https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-the-signature).
+
+    Fetched without blocking the event loop, cached for `cache_ttl_s`, and re-fetched when a
+    token names an unknown key id (key rollover), at most once per `refetch_min_interval_s`
+    so a stream of forged key ids cannot turn into a stream of fetches.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        discovery: bool = False,
+        cache_ttl_s: float = 3600.0,
+        refetch_min_interval_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._url = url
+        self._discovery = discovery
+        self._ttl = cache_ttl_s
+        self._refetch_gap = refetch_min_interval_s
+        self._transport = transport
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> Any | None:
+        """The public key for `kid`, or None when the published keys have no such key."""
+        await self._refresh(force=False)
+        if kid not in self._keys:
+            await self._refresh(force=True)
+        return self._keys.get(kid)
+
+    async def _refresh(self, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if self._keys and (age < self._refetch_gap or (not force and age < self._ttl)):
+                return
+            try:
+                async with httpx.AsyncClient(timeout=5.0, transport=self._transport) as client:
+                    url = self._url
+                    if self._discovery:
+                        resp = await client.get(url)
+                        resp.raise_for_status()
+                        url = str(resp.json()["jwks_uri"])
+                    resp = await client.get(url)
+                    resp.raise_for_status()
+                    doc = resp.json()
+                keys: dict[str, Any] = {}
+                for jwk in doc.get("keys", []):
+                    if jwk.get("kty") == "RSA" and "kid" in jwk:
+                        keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            except _FETCH_ERRORS as exc:
+                log.warning("cannot fetch signing keys from %s: %s", self._url, exc)
+                self._fetched_at = time.monotonic()
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+
+def bearer_token(authorization: str | None) -> tuple[str, str]:
+    """The token of an `Authorization: Bearer <jwt>` header value, RS256 only, and its key
+    id."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise JwtError("no bearer token")
+    token = authorization[7:].strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise JwtError(f"malformed token: {exc}") from None
+    # Only RS256: "none" and HMAC algorithms (HS256 keyed with the public key) never verify.
+    if header.get("alg") != "RS256":
+        raise JwtError(f"algorithm {header.get('alg')!r} is not RS256")
+    kid = header.get("kid", "")
+    if not isinstance(kid, str):
+        raise JwtError("malformed token: the key id is not a string")
+    return token, kid
 
 
 class AcsJwtVerifier:
@@ -37,54 +129,20 @@ class AcsJwtVerifier:
         leeway_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._transport = transport
-        self._url = jwks_url
+        self._jwks = JwksCache(
+            jwks_url,
+            cache_ttl_s=cache_ttl_s,
+            refetch_min_interval_s=refetch_min_interval_s,
+            transport=transport,
+        )
         self._issuer = issuer
         self._audience = audience
-        self._ttl = cache_ttl_s
-        self._refetch_gap = refetch_min_interval_s
         self._leeway = leeway_s
-        self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def _refresh(self, force: bool) -> None:
-        async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if self._keys and (age < self._refetch_gap or (not force and age < self._ttl)):
-                return
-            try:
-                async with httpx.AsyncClient(timeout=5.0, transport=self._transport) as client:
-                    resp = await client.get(self._url)
-                    resp.raise_for_status()
-                    doc = resp.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("cannot fetch ACS JWKS from %s: %s", self._url, exc)
-                self._fetched_at = time.monotonic()
-                return
-            keys: dict[str, Any] = {}
-            for jwk in doc.get("keys", []):
-                if jwk.get("kty") == "RSA" and "kid" in jwk:
-                    keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
-            self._keys = keys
-            self._fetched_at = time.monotonic()
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
         """Check an `Authorization: Bearer <jwt>` header value; return the claims."""
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise JwtError("no bearer token")
-        token = authorization[7:].strip()
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
-            raise JwtError(f"malformed token: {exc}") from None
-        if header.get("alg") != "RS256":
-            raise JwtError(f"algorithm {header.get('alg')!r} is not RS256")
-        kid = header.get("kid", "")
-        await self._refresh(force=False)
-        if kid not in self._keys:
-            await self._refresh(force=True)
-        key = self._keys.get(kid)
+        token, kid = bearer_token(authorization)
+        key = await self._jwks.key(kid)
         if key is None:
             raise JwtError(f"unknown signing key {kid!r}")
         try:

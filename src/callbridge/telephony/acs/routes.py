@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -12,6 +11,7 @@ from callbridge.logs import call_id_var
 from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier, JwtError
 from callbridge.telephony.acs.call_tokens import TokenError
 from callbridge.telephony.acs.edge import AcsEdge
+from callbridge.telephony.acs.eventgrid_auth import EventGridAuth
 from callbridge.telephony.acs.events import (
     EventError,
     IncomingCall,
@@ -50,16 +50,8 @@ async def _read_body(request: Request) -> bytes | JSONResponse:
 
 def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
     router = APIRouter(prefix="/acs", tags=["acs"])
-    secret = edge.settings.eventgrid_secret.encode("utf-8")
-
-    def delivery_authorised(request: Request) -> bool:
-        auth = request.headers.get("authorization", "")
-        offered = (
-            request.query_params.get("key")
-            or request.headers.get("x-callbridge-key")
-            or (auth[7:].strip() if auth.lower().startswith("bearer ") else "")
-        )
-        return hmac.compare_digest(offered.encode("utf-8"), secret)
+    # The shared secret and/or an Entra ID token (telephony/acs/eventgrid_auth.py).
+    delivery_auth = EventGridAuth.from_settings(edge.settings)
 
     @router.options("/incoming")
     async def eventgrid_preflight(request: Request) -> Response:
@@ -77,9 +69,10 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
 
     @router.post("/incoming")
     async def eventgrid_delivery(request: Request) -> Response:
-        if not delivery_authorised(request):
-            log.warning("Event Grid delivery without the right key from %s", request.client)
-            return _problem(401, "missing or wrong delivery key")
+        refused = await delivery_auth.refusal(request.headers, request.query_params)
+        if refused is not None:
+            log.warning("Event Grid delivery refused from %s: %s", request.client, refused)
+            return _problem(401, "missing or wrong delivery key or token")
         body = await _read_body(request)
         if isinstance(body, JSONResponse):
             return body
