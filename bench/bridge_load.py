@@ -1,36 +1,50 @@
-"""Bridge load: N concurrent emulated calls through the echo agent.
+"""Bridge load: N concurrent emulated calls through the echo agent or a realtime model.
 
 The service runs in its own process (`callbridge serve`), the ACS emulator in this one.
 Every caller talks for the whole call (a sentence, a pause, the sentence again...), so the
-echo agent answers all the time and audio flows both ways. Prints a table and writes JSON.
+agent answers all the time and audio flows both ways. With `--agent voicelive` the agent is
+the Voice Live backend against the fake Voice Live server (callbridge.testing.fake_realtime,
+in a third process), which answers each caller turn with a spoken reply streamed faster
+than real time, as a real model does: the echo agent paces its own audio and hides gaps in
+the agent's voice that a realtime backend shows. `--jitter-p99-ms` puts network jitter on
+every media socket (emulator/network.py). Prints a table and writes JSON.
 
     .venv/bin/python bench/bridge_load.py --calls 50 --seconds 30
+    .venv/bin/python bench/bridge_load.py --agent voicelive --calls 80 --seconds 40
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
+import subprocess
+import sys
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from callbridge.emulator import CallReport, CallScript
-from callbridge.testing.service_process import service_process
+from callbridge.emulator import CallReport, CallScript, NetworkConditions
+from callbridge.testing.service_process import free_port, service_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def caller_audio(seconds: float) -> bytes:
+# The realtime model's reply to every caller turn (~1.9 s of audio at the fake's pace).
+REPLY = "Sure, I can help you with that."
+
+
+def caller_audio(seconds: float, pause_s: float = 2.0) -> bytes:
     with wave.open(str(ROOT / "samples" / "hello.wav"), "rb") as wf:
         speech = wf.readframes(wf.getnframes())
-    pause = bytes(16000 * 2 * 2)
+    pause = bytes(int(16000 * pause_s) * 2)
     loop = speech + pause
     reps = int(seconds * 32000 / len(loop)) + 1
     return (loop * reps)[: int(seconds * 32000)]
@@ -42,17 +56,50 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def run(calls: int, seconds: float) -> dict[str, Any]:
-    env = {"CALLBRIDGE_MAX_CALLS": str(calls + 10)}
-    async with service_process("echo", env, cwd=ROOT) as svc:
+@contextlib.contextmanager
+def fake_voicelive() -> Iterator[dict[str, str]]:
+    """The fake Voice Live server in a process of its own; yields the service's settings."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "callbridge.testing.fake_realtime"]
+    cmd += ["--dialect", "voicelive", "--port", str(port), "--say", REPLY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        env: dict[str, str] = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:  # it prints the settings once it listens
+            if line.strip().startswith("export "):
+                key, _, value = line.strip().removeprefix("export ").partition("=")
+                env[key] = value
+                if key == "CALLBRIDGE_VOICELIVE_MODEL":
+                    break
+        if "CALLBRIDGE_VOICELIVE_ENDPOINT" not in env:
+            raise RuntimeError("the fake Voice Live server did not start")
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def run(
+    calls: int, seconds: float, agent: str, jitter_p99_ms: float, extra_env: dict[str, str]
+) -> dict[str, Any]:
+    env = {"CALLBRIDGE_MAX_CALLS": str(calls + 10), **extra_env}
+    async with service_process(agent, env, cwd=ROOT) as svc:
         emu, service_url = svc.emulator, svc.url
         service = psutil.Process(svc.proc.pid)
         rss_idle = service.memory_info().rss
-        # The caller falls quiet 6 s before hanging up, so every echo has finished playing
+        # The caller falls quiet 6 s before hanging up, so every reply has finished playing
         # and any frame missing at either end is a lost frame, not one still in flight.
-        audio = caller_audio(max(1.0, seconds - 6.0))
+        # A realtime reply is longer than the echo: the caller leaves it room.
+        pause_s = 3.0 if agent != "echo" else 2.0
+        audio = caller_audio(max(1.0, seconds - 6.0), pause_s)
+        network = (
+            NetworkConditions(delay_ms=20.0, jitter_p99_ms=jitter_p99_ms) if jitter_p99_ms else None
+        )
         scripts = [
-            CallScript(audio=audio, start_delay_s=0.2, hangup_after_s=seconds + 1.0)
+            CallScript(
+                audio=audio, start_delay_s=0.2, hangup_after_s=seconds + 1.0, network=network
+            )
             for _ in range(calls)
         ]
         placing = [asyncio.create_task(emu.place_call(s)) for s in scripts]
@@ -75,9 +122,13 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
     frames_received = sum(r.frames_received for r in reports)
     answered = sum(r.answered and r.media_connected for r in reports)
     lateness = stats["pacing_lateness_ms"]
+    underruns = sum(r.underruns for r in reports)
+    replies = stats["replies"]
     return {
+        "agent": agent,
         "calls": calls,
         "seconds": seconds,
+        "jitter_p99_ms": jitter_p99_ms,
         "answered_with_media": answered,
         "service_cpu_pct": round(cpu_pct, 1),
         "cpu_pct_per_call": round(cpu_pct / calls, 3),
@@ -93,7 +144,10 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
         "agent_chunks_sent": stats["chunks_out"],
         "agent_frames_received": frames_received,
         "agent_bytes_lost": stats["bytes_out"] - sum(r.outbound_bytes for r in reports),
-        "playout_underruns": sum(r.underruns for r in reports),
+        "replies": replies,
+        "barge_ins": stats["barge_ins"],
+        "playout_underruns": underruns,
+        "underruns_per_400_replies": round(400 * underruns / max(1, replies), 1),
     }
 
 
@@ -101,22 +155,42 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "bridge_load.json"))
+    parser.add_argument("--agent", choices=["echo", "voicelive"], default="echo")
+    parser.add_argument(
+        "--jitter-p99-ms", type=float, default=0.0, help="network jitter on every media socket"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="a service setting"
+    )
+    parser.add_argument("--json", default=None, help="default: bench/results/bridge_load*.json")
     args = parser.parse_args()
-    result = asyncio.run(run(args.calls, args.seconds))
-    goals = {
+    extra_env = dict(item.partition("=")[::2] for item in args.env)
+    if args.agent == "voicelive":
+        with fake_voicelive() as fake_env:
+            extra_env = {**fake_env, **extra_env}
+            result = asyncio.run(
+                run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env)
+            )
+    else:
+        result = asyncio.run(
+            run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env)
+        )
+    suffix = "" if args.agent == "echo" else f"_{args.agent}"
+    args.json = args.json or str(ROOT / "bench" / "results" / f"bridge_load{suffix}.json")
+    goals: dict[str, tuple[str, float]] = {
         "cpu_pct_per_call": ("<=", 1.0),
         "rss_per_call_mb": ("<=", 2.0),
         "pacing_lateness_p99_ms": ("<", 10.0),
         "caller_frames_lost": ("<=", 0),
         "agent_bytes_lost": ("<=", 0),
+        "underruns_per_400_replies": ("<=", 5),
     }
     width = max(len(k) for k in result)
     print(f"{'metric':<{width}}  {'value':>12}  goal")
     for name, value in result.items():
         goal = goals.get(name)
         mark = ""
-        if goal:
+        if goal and isinstance(value, int | float):
             op, target = goal
             ok = value <= target if op == "<=" else value < target
             mark = f"{op} {target}  {'ok' if ok else 'MISSED'}"

@@ -116,6 +116,7 @@ def create_app(
             "chunks_out": totals.chunks_out,
             "bytes_out": totals.bytes_out,
             "barge_ins": totals.barge_ins,
+            "replies": totals.replies,
             "pacing_lateness_ms": totals.lateness_summary(),
         }
 

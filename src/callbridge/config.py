@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     max_ws_message_bytes: int = Field(default=65536, ge=4096)
     outbound_chunk_ms: int = Field(default=20, ge=10, le=200)
     playout_lead_ms: int = Field(default=60, ge=0, le=1000)
+    # The adaptive lead's ceiling (audio/playout.py): the lead grows with the jitter of the
+    # caller's frame arrivals up to this; equal to playout_lead_ms = a fixed lead.
+    playout_max_lead_ms: int = Field(default=400, ge=0, le=2000)
+    # How long a call whose media socket broke waits for ACS to reopen it (0: not at all).
+    media_reconnect_s: float = Field(default=5.0, ge=0, le=60)
     acs_jwks_url: str | None = None
     acs_jwt_issuer: str = "https://acscallautomation.communication.azure.com"
     acs_jwt_audience: str | None = None

@@ -1,9 +1,15 @@
 """Real-time pacing of outbound agent audio, and what the caller has heard of it.
 
 ACS plays whatever we send from its own buffer; sending a whole reply at once would make
-barge-in slow (everything queued keeps playing until StopAudio lands) and would hide how
-much the caller heard. So audio leaves in small chunks, at most `lead_ms` ahead of the
-caller's ear, and a model of ACS's playout buffer gives the heard milliseconds.
+barge-in depend on StopAudio alone (everything queued keeps playing until it lands) and
+would hide how much the caller heard. So audio leaves in small chunks, some lead ahead of
+the caller's ear, and a model of ACS's playout buffer gives the heard milliseconds.
+
+The lead is adaptive: `lead_ms` plus the spread of the caller's frame arrivals
+(audio/jitter.py), up to `max_lead_ms`. On a quiet path it stays small; when the network
+jitters or stalls, or this process is too busy to send on time, the arrivals show it and
+the lead grows so the caller's ear does not run dry. Barge-in does not wait for the lead:
+StopAudio empties ACS's buffer, whatever its depth.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from callbridge.audio.jitter import ArrivalJitter
 from callbridge.audio.pcm import duration_ms, frame_bytes
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
 
@@ -23,16 +30,23 @@ class Playout:
         *,
         chunk_ms: int = 20,
         lead_ms: int = 60,
+        max_lead_ms: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._send = send
         self._rate = sample_rate
         self._chunk_bytes = frame_bytes(sample_rate, chunk_ms)
-        self._lead_s = lead_ms / 1000.0
+        self._chunk_ms = chunk_ms
+        self._base_lead_ms = float(lead_ms)
+        self._max_lead_ms = float(max(lead_ms, max_lead_ms if max_lead_ms is not None else 0))
+        self.arrivals = ArrivalJitter()  # fed by the bridge with the caller's frames
+        self.lead_peak_ms = float(lead_ms)  # the largest lead used (stats)
         self._now = clock.now
         self._sleep = clock.sleep
         self._queue = bytearray()
         self._wake = asyncio.Event()
+        self._open = asyncio.Event()  # cleared while the media leg is away (hold/resume)
+        self._open.set()
         self._play_end = 0.0  # when ACS's buffer runs dry, on our clock
         self._sent_ms = 0.0  # all audio sent (and not flushed), every reply
         self._reply_start_ms = 0.0  # where the current reply starts in that stream
@@ -48,6 +62,12 @@ class Playout:
 
     def _unplayed_ms(self) -> float:
         return max(0.0, self._play_end - self._now()) * 1000.0
+
+    @property
+    def lead_ms(self) -> float:
+        """How far ahead of the caller's ear audio leaves now."""
+        spread = self.arrivals.spread_ms if self._max_lead_ms > self._base_lead_ms else 0.0
+        return min(self._max_lead_ms, self._base_lead_ms + spread)
 
     @property
     def speaking(self) -> bool:
@@ -79,19 +99,40 @@ class Playout:
         self._play_end = min(self._play_end, self._now())
         return heard
 
+    def hold(self) -> None:
+        """The media leg is gone (a broken socket ACS may reopen): keep the audio queued."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        """A new media leg: ACS's buffer behind it starts empty, and the arrivals afresh."""
+        self._play_end = min(self._play_end, self._now())
+        self.arrivals.reset()
+        self._open.set()
+
     async def run(self) -> None:
         while True:
+            if not self._open.is_set():
+                await self._open.wait()
+                continue
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             now = self._now()
-            due = self._play_end - self._lead_s
+            lead_ms = self.lead_ms
+            self.lead_peak_ms = max(self.lead_peak_ms, lead_ms)
+            due = self._play_end - lead_ms / 1000.0
             if due > now:
                 await self._sleep(due - now)
                 continue
-            chunk = bytes(self._queue[: self._chunk_bytes])
-            del self._queue[: self._chunk_bytes]
+            # Everything due now leaves in one message: the whole lead when ACS's buffer is
+            # dry (the start of a reply lands with its cushion, so the jitter between its
+            # first messages is no gap), a chunk at a time once it is full, and the chunks
+            # a busy loop owes at once.
+            room_ms = lead_ms - max(0.0, self._play_end - now) * 1000.0
+            take = self._chunk_bytes * max(1, int(room_ms // self._chunk_ms))
+            chunk = bytes(self._queue[:take])
+            del self._queue[:take]
             now = self._now()
             if self._play_end > now:
                 # How late this chunk left against when it was due (or arrived, if later).

@@ -8,6 +8,7 @@ is told what the caller heard, in milliseconds and in words (`core.heard`), once
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -80,8 +81,10 @@ class MediaBridge:
             leg.sample_rate,
             chunk_ms=limits.chunk_ms,
             lead_ms=limits.lead_ms,
+            max_lead_ms=limits.max_lead_ms,
             clock=session.clock,
         )
+        self._leg_gone: asyncio.Event | None = None  # set once a reopened leg is let go
         rate = session.info.sample_rate
         self._to_agent = StreamResampler(leg.sample_rate, rate)
         self._to_leg = StreamResampler(rate, leg.sample_rate)
@@ -103,16 +106,41 @@ class MediaBridge:
     def speaking(self) -> bool:
         return self.responding or self.playout.speaking
 
+    @property
+    def leg(self) -> MediaLeg:
+        return self._leg
+
+    async def let_go(self) -> None:
+        """The call is over: close the leg in use, and free whoever holds a reopened one."""
+        try:
+            await self._leg.close()
+        finally:
+            if self._leg_gone is not None:
+                self._leg_gone.set()
+
+    def _switch(self, leg: MediaLeg, gone: asyncio.Event) -> None:
+        """Carry on over a reopened leg (ACS reconnected its media socket)."""
+        if self._leg_gone is not None:
+            self._leg_gone.set()
+        self._leg, self._leg_gone = leg, gone  # (the session checked its sample rate)
+        self.playout.resume()
+
     # --- caller → agent ---------------------------------------------------------------
     async def pump_caller(self, agent: AgentSession) -> None:
-        s, leg = self._s, self._leg
+        s = self._s
         while True:
-            item = await leg.receive()
+            item = await self._leg.receive()
             if item is None:
-                return
-            s.last_input = s.clock.now()
+                self.playout.hold()
+                reopened = await s.media_lost(self._leg)
+                if reopened is None:
+                    return
+                self._switch(*reopened)
+                continue
+            now = s.last_input = s.clock.now()
             if isinstance(item, CallerAudio):
                 s.stats.frames_in += 1
+                self.playout.arrivals.arrived(now, len(item.pcm) * 500 / self._leg.sample_rate)
                 self.caller_audio(item.pcm)
                 await agent.push_audio(self._to_agent.process(item.pcm))
             elif isinstance(item, CallerDtmf):

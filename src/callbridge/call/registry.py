@@ -28,6 +28,7 @@ class CallTotals:
     chunks_out: int = 0
     bytes_out: int = 0
     barge_ins: int = 0
+    replies: int = 0
     lateness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
 
     def add(self, session: CallSession) -> None:
@@ -37,6 +38,7 @@ class CallTotals:
         self.chunks_out += stats.chunks_out
         self.bytes_out += stats.bytes_out
         self.barge_ins += stats.barge_ins
+        self.replies += stats.replies
         self.lateness_ms.extend(stats.lateness_ms)
 
     def lateness_summary(self) -> dict[str, float]:

@@ -88,6 +88,8 @@ class CallSession:
         # read and written by the bridge, the watchers and the hand-off
         self.media_attached = False
         self._media_running = False
+        # While a broken media leg may be reopened: resolved with the new leg.
+        self._reopened: asyncio.Future[tuple[MediaLeg, asyncio.Event]] | None = None
         self.handing_on = False  # the call is being ended or handed on
         self.muted = False
         self.last_caller_activity = clock.now()
@@ -210,8 +212,17 @@ class CallSession:
         self.observers.transcript(self.call_id, role, text, time.time())
 
     # --- the media ------------------------------------------------------------------------
+    @property
+    def awaiting_media(self) -> bool:
+        """Whether the call's media leg broke and a reopened one would be taken."""
+        return self._reopened is not None and not self._reopened.done() and not self.ended
+
     async def run_media(self, leg: MediaLeg) -> None:
-        """Bridge one media leg to the line's agent until the call ends."""
+        """Bridge one media leg to the line's agent until the call ends; a leg reopened
+        after the first one broke carries the call on, until the call ends or it breaks."""
+        if self.awaiting_media and self._bridge is not None:
+            await self._carry_on(leg, self._bridge)
+            return
         if self.media_attached or self.ended:
             await leg.close(4409)
             return
@@ -242,7 +253,11 @@ class CallSession:
             await asyncio.wait([*tasks, ended], return_when=asyncio.FIRST_COMPLETED)
             ended.cancel()
             if not self.ended and caller.done():
-                await self._media_closed(leg, "media socket closed")
+                # (The caller pump already waited for a hang-up or a reopened socket.)
+                reason = bridge.leg.close_reason
+                await self.end(
+                    reason or EndReason(EndCause.MEDIA_CLOSED, "media socket closed"), hang_up=True
+                )
             elif not self.ended:
                 await self.end(
                     EndReason(EndCause.AGENT_FAILED, "agent session ended"), hang_up=True
@@ -253,15 +268,77 @@ class CallSession:
         finally:
             # Shielded: the task running the media may itself be cancelled (the socket's
             # handler, at a server stop), and the call must still be released and counted.
-            release = self._release(tasks, playout, agent, leg, bridge.recorder)
+            release = self._release(tasks, playout, agent, bridge, bridge.recorder)
             await asyncio.shield(asyncio.ensure_future(release))
+
+    async def media_lost(self, leg: MediaLeg) -> tuple[MediaLeg, asyncio.Event] | None:
+        """The media leg closed on its own. A caller hang-up closes it just before the edge
+        says so, and a broken socket may be reopened by ACS: wait (up to the longer of the
+        two bounds) for the one that comes. A reopened leg to carry on with, or None."""
+        limits = self._limits
+        if self.ended or self._disconnected.is_set():
+            return None
+        loop = asyncio.get_running_loop()
+        reopened: asyncio.Future[tuple[MediaLeg, asyncio.Event]] = loop.create_future()
+        # A leg this side closed (a protocol violation) is not one ACS would reopen.
+        broken_here = leg.close_reason is not None and leg.close_reason.cause in (
+            EndCause.MEDIA_FAILED,
+        )
+        reopenable = limits.media_reconnect_s > 0 and not broken_here
+        if reopenable:
+            self._reopened = reopened
+            log.info("media socket lost (%s); waiting for ACS to reopen it", leg.close_reason)
+            self.note_event("media_lost", reason=str(leg.close_reason or "closed"))
+        waits: list[asyncio.Future[Any]] = [
+            reopened,
+            asyncio.ensure_future(self._disconnected.wait()),
+            asyncio.ensure_future(self._ended.wait()),
+        ]
+        try:
+            within = limits.disconnect_grace_s
+            if reopenable:
+                within = max(within, limits.media_reconnect_s)
+            await self.clock.wait_for(
+                asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED), within
+            )
+        except TimeoutError:
+            pass
+        finally:
+            self._reopened = None
+            for waiting in waits[1:]:
+                waiting.cancel()
+        if reopened.done() and not reopened.cancelled():
+            if not self.ended:
+                self.note_event("media_reopened")
+                log.info("media socket reopened: the call carries on")
+                return reopened.result()
+            new_leg, gone = reopened.result()
+            await new_leg.close()
+            gone.set()
+        reopened.cancel()
+        return None
+
+    async def _carry_on(self, leg: MediaLeg, bridge: MediaBridge) -> None:
+        """Hand a reopened leg to the waiting bridge; return once the bridge lets it go."""
+        assert self._reopened is not None
+        if leg.sample_rate != bridge.leg.sample_rate:
+            log.warning(
+                "reopened media socket streams %d Hz, not %d: refused",
+                leg.sample_rate,
+                bridge.leg.sample_rate,
+            )
+            await leg.close(1003)
+            return
+        gone = asyncio.Event()
+        self._reopened.set_result((leg, gone))
+        await gone.wait()
 
     async def _release(
         self,
         tasks: list[asyncio.Task[None]],
         playout: Playout,
         agent: AgentSession | None,
-        leg: MediaLeg,
+        bridge: MediaBridge,
         recorder: StereoRecorder | None,
     ) -> None:
         for task in tasks:
@@ -277,7 +354,7 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await agent.close()
         with contextlib.suppress(Exception):
-            await leg.close()
+            await bridge.let_go()
         if recorder is not None:
             try:
                 await recorder.close()

@@ -27,7 +27,11 @@ class CallLimits:
     max_duration_s: float = 3600.0
     chunk_ms: int = 20
     lead_ms: int = 60
+    max_lead_ms: int = 400  # the adaptive lead's ceiling (audio/playout.py)
     disconnect_grace_s: float = 2.0
+    # A media socket that breaks mid-call may be reopened by ACS: the call waits this long
+    # for the new one (0: the call ends with the socket, after disconnect_grace_s).
+    media_reconnect_s: float = 5.0
     # After end_call or a transfer, the agent's last words are let finish: the agent must
     # have been quiet this long (reply done, audio played) before the call is handed on.
     settle_s: float = 0.8

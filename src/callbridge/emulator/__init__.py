@@ -11,6 +11,7 @@ from .events import ResultInfo
 from .humans import Human, Humans
 from .jwt_issuer import DEFAULT_ISSUER, DEFAULT_RESOURCE_ID
 from .live import AgentTurn, LiveCaller
+from .network import NetworkConditions
 from .report import CallReport, RecognizeRecord, RecordingRecord, TargetRecord
 from .script import CallScript
 from .server import AcsEmulator, run_emulator_forever
@@ -28,6 +29,7 @@ __all__ = [
     "Human",
     "Humans",
     "LiveCaller",
+    "NetworkConditions",
     "RecognizeRecord",
     "RecordingRecord",
     "ResultInfo",

@@ -52,6 +52,8 @@ async def run_clock(call: EmulatedCall) -> None:
         call.timed.add(t, "dtmf", d)
     for t, f in s.raw_frames:
         call.timed.add(t, "raw", f)
+    for t in s.network.drops if s.network is not None else ():
+        call.timed.add(t, "drop", "")
     hangup_tick = round(s.hangup_after_s / FRAME_S) if s.hangup_after_s is not None else None
     tail_s = call.tail_s
     tail_ticks = round(tail_s / FRAME_S) if tail_s is not None else None
@@ -142,6 +144,9 @@ async def run_clock(call: EmulatedCall) -> None:
 
 async def _timed_event(call: EmulatedCall, now_s: float, kind: str, payload: str) -> None:
     sock = call.stream.socket
+    if kind == "drop":
+        call.spawn(call.stream.drop())
+        return
     if kind == "raw":
         if sock is not None:
             await sock.send(payload)

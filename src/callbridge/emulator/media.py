@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from .ids import iso_now_ms
+from .network import DelayLine, NetworkConditions
 
 log = logging.getLogger("callbridge.emulator")
 
@@ -118,6 +120,9 @@ class MediaConnectError(Exception):
 
 
 class MediaSocket:
+    """The emulator's end of one media WebSocket; with `network` conditions, each direction
+    goes through a `DelayLine` (emulator/network.py)."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -125,6 +130,9 @@ class MediaSocket:
         headers: dict[str, str],
         on_frame: Callable[[Outbound, str], None],
         on_closed: Callable[[], None],
+        *,
+        network: NetworkConditions | None = None,
+        media_time: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._session = session
         self._url = url
@@ -134,6 +142,13 @@ class MediaSocket:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self._out: DelayLine[str] | None = None
+        self._in: DelayLine[str] | None = None
+        self._lines: list[asyncio.Task[None]] = []
+        if network is not None and network.shapes_traffic:
+            rng = random.Random(network.seed)
+            self._out = DelayLine(network, self._send_now, media_time, rng)
+            self._in = DelayLine(network, self._receive_now, media_time, rng)
 
     @property
     def open(self) -> bool:
@@ -153,8 +168,22 @@ class MediaSocket:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise MediaConnectError(f"{type(exc).__name__}: {exc}") from exc
         self._reader = asyncio.create_task(self._read(), name="acs-emulator-media-reader")
+        for line in (self._out, self._in):
+            if line is not None:
+                self._lines.append(asyncio.create_task(line.run(), name="acs-emulator-network"))
 
     async def send(self, text: str) -> bool:
+        """Send a frame to the service (through the network's delay line, if any); False
+        when the socket is not open."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        if self._out is not None:
+            self._out.put(text)
+            return True
+        return await self._send_now(text)
+
+    async def _send_now(self, text: str) -> bool:
         ws = self._ws
         if ws is None or ws.closed:
             return False
@@ -173,18 +202,38 @@ class MediaSocket:
                 await asyncio.wait_for(self._ws.close(code=aiohttp.WSCloseCode.OK), 5.0)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 pass
-        if self._reader is not None and not self._reader.done():
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
+        await self._stop_tasks()
+
+    async def abort(self) -> None:
+        """The connection breaks: no close frame, the service sees an abnormal closure."""
+        self._closing = True
+        ws = self._ws
+        # aiohttp has no public abort for a client WebSocket; its connection's transport
+        # is the TCP socket itself.
+        transport = getattr(getattr(ws, "_conn", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+        elif ws is not None and not ws.closed:
+            await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
+        await self._stop_tasks()
+
+    async def _stop_tasks(self) -> None:
+        tasks = [t for t in (self._reader, *self._lines) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _receive_now(self, text: str) -> None:
+        self._on_frame(parse_outbound(text), text)
 
     async def _read(self) -> None:
         assert self._ws is not None
         async for msg in self._ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                self._on_frame(parse_outbound(msg.data), msg.data)
+                if self._in is not None:
+                    self._in.put(msg.data)
+                else:
+                    self._on_frame(parse_outbound(msg.data), msg.data)
             elif msg.type == aiohttp.WSMsgType.BINARY:
                 self._on_frame(Outbound("invalid", reason="binary frame"), "<binary>")
             elif msg.type == aiohttp.WSMsgType.ERROR:

@@ -57,8 +57,7 @@ class MediaStream:
             "subscribedContentTypes": ["audio"],
         }
 
-    async def start(self, operation_context: str | None, url: str | None) -> bool:
-        """Open the socket; MediaStreamingStarted, or MediaStreamingFailed and False."""
+    def _new_socket(self) -> MediaSocket:
         call = self.call
         media = call.media
         assert media is not None and call.call_connection_id is not None
@@ -67,9 +66,22 @@ class MediaStream:
             "x-ms-call-connection-id": call.call_connection_id,
             "x-ms-call-correlation-id": call.correlation_id,
         }
-        sock = MediaSocket(
-            call.env.session, media.transport_url, headers, self._on_outbound, self._on_closed
+        return MediaSocket(
+            call.env.session,
+            media.transport_url,
+            headers,
+            self._on_outbound,
+            self._on_closed,
+            network=call.script.network,
+            media_time=call.media_time,
         )
+
+    async def start(self, operation_context: str | None, url: str | None) -> bool:
+        """Open the socket; MediaStreamingStarted, or MediaStreamingFailed and False."""
+        call = self.call
+        media = call.media
+        assert media is not None
+        sock = self._new_socket()
         try:
             await sock.connect()
         except MediaConnectError as exc:
@@ -105,6 +117,36 @@ class MediaStream:
             url=url,
         )
         return True
+
+    async def drop(self) -> None:
+        """The network breaks the socket (``network.drops``); ACS opens a new one to the
+        same transport URL ``reconnect_after_s`` later, with a new bearer token. No
+        callback is sent for either: whether ACS reconnects, and what it reports, is
+        unconfirmed (docs/emulator.md)."""
+        call = self.call
+        sock, self.socket = self.socket, None
+        if sock is None or call.media is None:
+            return
+        call.report.media_drops += 1
+        await sock.abort()
+        network = call.script.network
+        await asyncio.sleep(network.reconnect_after_s if network is not None else 0.5)
+        if not call.active or self.socket is not None:
+            return
+        sock = self._new_socket()
+        try:
+            await sock.connect()
+        except MediaConnectError as exc:
+            log.warning("media reconnect failed: %s", exc)
+            call.report.media_reconnects_failed += 1
+            call.request_end("media_failed", f"media reconnect failed: {exc}", ev.MEDIA_FAILED)
+            return
+        await sock.send(metadata_frame(self.subscription_id, call.media.rate))
+        if not call.active:
+            await sock.close()
+            return
+        self.socket = sock
+        call.report.media_reconnects += 1
 
     def start_later(self, operation_context: str | None, url: str | None) -> None:
         """``:startMediaStreaming`` — open the socket now (the clock is already running)."""

@@ -95,6 +95,9 @@ class CallReport:
     media_connected: bool = False
     media_start_s: float | None = None  # seconds after placing the call
     media_closed_by: str | None = None  # "emulator" (hang-up/stop) | "service" | None
+    media_drops: int = 0  # sockets the network broke (CallScript.network.drops)
+    media_reconnects: int = 0  # sockets reopened after a drop and accepted by the service
+    media_reconnects_failed: int = 0
     audio_format: str | None = None
     sample_rate: int | None = None
     bidirectional: bool = False

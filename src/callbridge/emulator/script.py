@@ -10,6 +10,8 @@ from typing import Literal
 import numpy as np
 import soxr
 
+from .network import NetworkConditions
+
 DEFAULT_TAIL_S = 2.0  # place_call: hang up 2 s after the conversation went quiet
 
 
@@ -49,6 +51,7 @@ class CallScript:
     duplicate_delivery: bool = False
     record_path: str | None = None
     answer_timeout_s: float | None = None  # default: the emulator's answer_timeout_s
+    network: NetworkConditions | None = None  # delay, jitter, stalls, drops of the media socket
 
     def effective_tail_s(self, live: bool) -> float | None:
         if self.tail_s == "auto":

@@ -84,6 +84,8 @@ class Expect(_Strict):
     recording: bool | None = None  # a local stereo recording of the call exists
     ended_by: Literal["caller", "service", "transfer"] | None = None
     max_duration_s: float | None = None
+    max_gaps: int | None = None  # gaps the caller heard inside the agent's speech (underruns)
+    media_reopened: int | None = None  # media sockets reopened after a network drop
 
 
 class Caller(_Strict):
@@ -94,6 +96,16 @@ class Caller(_Strict):
     length_scale: float = 1.0  # the caller's speaking rate
 
 
+class Network(_Strict):
+    """The network between ACS and the service for this call (emulator/network.py)."""
+
+    delay_ms: float = Field(default=0.0, ge=0)
+    jitter_p99_ms: float = Field(default=0.0, ge=0)
+    stalls: list[tuple[float, float]] = []  # [at_s, for_s] since media start
+    drops: list[float] = []  # at_s: the media socket breaks; ACS reopens it
+    reconnect_after_s: float = Field(default=0.5, ge=0)
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -102,6 +114,7 @@ class Scenario(_Strict):
     # scenarios with the same profile share one service.
     profile: str | None = None
     humans: dict[str, Literal["answer", "decline", "busy", "no_answer"]] = {}
+    network: Network | None = None
     steps: list[Step]
     expect: Expect = Expect()
     max_duration_s: float = 90.0

@@ -25,9 +25,10 @@ from callbridge.emulator import (
     CallReport,
     CallScript,
     LiveCaller,
+    NetworkConditions,
     SaidSpan,
 )
-from callbridge.scenarios.model import BargeIn, Listen, Scenario, Step
+from callbridge.scenarios.model import BargeIn, Listen, Network, Scenario, Step
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ class ScenarioRun:
                 if sc.caller.sip_headers
                 else {},
                 max_duration_s=sc.max_duration_s,
+                network=_network(sc.network),
             )
         )
         try:
@@ -345,6 +347,25 @@ class ScenarioRun:
             problems.append(f"expected the call to end by {exp.ended_by}, not {report.ended_by}")
         if exp.max_duration_s is not None and report.duration_s > exp.max_duration_s:
             problems.append(f"the call lasted {report.duration_s:.1f} s")
+        if exp.max_gaps is not None and report.underruns > exp.max_gaps:
+            problems.append(f"the caller heard {report.underruns} gaps in the agent's speech")
+        if exp.media_reopened is not None and report.media_reconnects != exp.media_reopened:
+            problems.append(
+                f"expected {exp.media_reopened} reopened media sockets, "
+                f"got {report.media_reconnects} ({report.media_drops} dropped)"
+            )
+
+
+def _network(net: Network | None) -> NetworkConditions | None:
+    if net is None:
+        return None
+    return NetworkConditions(
+        delay_ms=net.delay_ms,
+        jitter_p99_ms=net.jitter_p99_ms,
+        stalls=tuple(net.stalls),
+        drops=tuple(net.drops),
+        reconnect_after_s=net.reconnect_after_s,
+    )
 
 
 async def run_scenarios(

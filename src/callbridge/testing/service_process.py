@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,7 +59,22 @@ async def service_process(
 ) -> AsyncIterator[ServiceProcess]:
     """`callbridge serve` with `agent` (and `env` on top of the emulator's settings) in a
     process of its own, run from `cwd` (default: the current directory), until the block
-    ends; then SIGINT (the service drains its calls first) and a wait for it to exit."""
+    ends; then SIGINT (the service drains its calls first) and a wait for it to exit.
+    Unless `env` names them, its records database and recordings are its own, in a
+    temporary folder: another service's left-behind calls are none of its business."""
+    with tempfile.TemporaryDirectory(prefix="callbridge-svc-") as scratch:
+        async with _service_process(agent, env, start_timeout_s, cwd, Path(scratch)) as svc:
+            yield svc
+
+
+@asynccontextmanager
+async def _service_process(
+    agent: str,
+    env: dict[str, str] | None,
+    start_timeout_s: float,
+    cwd: Path | None,
+    scratch: Path,
+) -> AsyncIterator[ServiceProcess]:
     port, emu_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     key = AcsEmulator.generate_access_key()
@@ -75,6 +91,8 @@ async def service_process(
         "CALLBRIDGE_ACS_JWT_AUDIENCE": emu.audience,
         "CALLBRIDGE_LOG_LEVEL": "WARNING",
         "CALLBRIDGE_AGENT": agent,
+        "CALLBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{scratch / 'calls.db'}",
+        "CALLBRIDGE_RECORDINGS_DIR": str(scratch / "recordings"),
         **(env or {}),
     }
     cmd = [sys.executable, "-m", "callbridge.cli", "serve"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -119,6 +120,8 @@ class AcsEdge:
             max_duration_s=settings.max_call_duration_s,
             chunk_ms=settings.outbound_chunk_ms,
             lead_ms=settings.playout_lead_ms,
+            max_lead_ms=settings.playout_max_lead_ms,
+            media_reconnect_s=settings.media_reconnect_s,
         )
 
     # --- URLs handed to ACS -----------------------------------------------------------
@@ -135,6 +138,20 @@ class AcsEdge:
         scheme = "wss" if url.scheme == "https" else "ws"
         path = f"{url.path}/acs/media/{call_id}/{token}"
         return urlunsplit((scheme, url.netloc, path, "", ""))
+
+    def may_reopen_media(self, call_id: str, connection_id: str | None) -> bool:
+        """Whether a media upgrade, its token already spent, is ACS reopening the broken
+        media socket of a live call: the call waits for one (call/session.py) and the
+        upgrade names the call's own call connection (the JWT, when configured, has been
+        checked before this)."""
+        session = self.calls.get(call_id)
+        return (
+            session is not None
+            and session.awaiting_media
+            and bool(connection_id)
+            and bool(session.leg_id)
+            and hmac.compare_digest(str(connection_id).encode(), session.leg_id.encode())
+        )
 
     # --- incoming calls ------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -144,12 +144,21 @@ class AcsMediaLeg:
             self._pending = data
 
     async def send_audio(self, pcm: bytes) -> None:
-        if not self._closed:
-            await self._ws.send_text(encode_audio(pcm))
+        await self._send(encode_audio(pcm))
 
     async def stop_audio(self) -> None:
-        if not self._closed:
-            await self._ws.send_text(STOP_AUDIO)
+        await self._send(STOP_AUDIO)
+
+    async def _send(self, text: str) -> None:
+        """Send unless closed; a socket that broke under us drops the frame (the receive
+        side reports the close, and the call decides what follows)."""
+        if self._closed:
+            return
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.debug("media send on a broken socket: %s", exc)
+            self._closed = True
 
     async def close(self, code: int = 1000) -> None:
         if self._closed:

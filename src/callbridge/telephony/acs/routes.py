@@ -123,7 +123,10 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
             claims = edge.tokens.verify(token, call_id, "media", spend=False)
             if verifier is not None:
                 await verifier.verify(ws.headers.get("authorization"))
-            edge.tokens.spend(claims)  # only now: a forged upgrade cannot burn it
+            # Spent only now, so a forged upgrade cannot burn it. A spent token opens the
+            # socket once more only for ACS reopening a broken one of the same call.
+            if not edge.may_reopen_media(call_id, ws.headers.get("x-ms-call-connection-id")):
+                edge.tokens.spend(claims)
         except (TokenError, JwtError) as exc:
             log.warning("rejected media socket: %s", exc)
             await ws.close(code=4401)

@@ -136,8 +136,11 @@ class BrowserEdge:
             max_duration_s=settings.max_call_duration_s,
             chunk_ms=settings.outbound_chunk_ms,
             lead_ms=max(settings.playout_lead_ms, MIN_LEAD_MS),
-            # No CallDisconnected will follow a closed socket: the socket is the call.
+            max_lead_ms=max(settings.playout_lead_ms, MIN_LEAD_MS),  # a fixed lead
+            # No CallDisconnected will follow a closed socket, and no new socket: the
+            # socket is the call.
             disconnect_grace_s=0.0,
+            media_reconnect_s=0.0,
         )
 
     @property
