@@ -16,8 +16,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from openai import AsyncOpenAI
-
 from callbridge.profile import LlmSettings
 
 log = logging.getLogger(__name__)
@@ -124,6 +122,8 @@ class LlmSummarizer:
 
     def __init__(self, llm: LlmSettings, *, timeout_s: float = 30.0) -> None:
         self.model = llm.model
+        from openai import AsyncOpenAI  # only when summaries use a model: ~14 MB
+
         key = (os.environ.get(llm.api_key_env) if llm.api_key_env else None) or "not-needed"
         # Not on a caller's time: a longer timeout than the brain's, and one retry.
         self._client = AsyncOpenAI(

@@ -22,7 +22,7 @@ from callbridge.core.call_info import CallInfo
 from callbridge.core.tools import ToolRegistry
 from callbridge.lines.from_profile import notice_texts
 from callbridge.lines.switchboard import Backend
-from callbridge.lines.voices import LazyPiper, line_speaker, profile_voice
+from callbridge.lines.voices import SPEECH_POOL, LazyPiper, line_speaker, profile_voice
 from callbridge.profile import Profile, call_variables, render_text
 
 if TYPE_CHECKING:
@@ -36,8 +36,6 @@ Service = Literal["voicelive", "openai"]
 def realtime_backend(name: str, main: Profile, profiles: list[Profile]) -> Backend:
     """`name` is voicelive or openai; raises ConfigError (environment) or ValueError (a
     profile asks what the service cannot do)."""
-    from callbridge.agent.local.models import speech_executor
-
     service: Service = "voicelive" if name == "voicelive" else "openai"
     connector, instructions, timeout = _connector(service)
     for profile in profiles:
@@ -58,7 +56,7 @@ def realtime_backend(name: str, main: Profile, profiles: list[Profile]) -> Backe
             fallback=profile.fallback,
             instructions=instructions,
             speaker=speaker(profile),
-            executor=speech_executor(),
+            executor=SPEECH_POOL,
             notices=notice_texts(profile),
             render=_render,
             connect_timeout_s=timeout,
@@ -68,10 +66,18 @@ def realtime_backend(name: str, main: Profile, profiles: list[Profile]) -> Backe
         offline = offline_agent_factory(profile, tools)
         return lambda: FallbackAgent(RealtimeAgent(setup), offline)
 
+    # Callbridge's own voice speaks custom-voice replies, and the offline agent takes over
+    # for `fallback: offline`: then the models load here, before the first call. Otherwise
+    # the voice says only the service's fixed phrases (the apology), prepared in a child
+    # process: this one never holds the offline models (docs/architecture.md, memory).
+    in_process = any(p.realtime.custom_voice or p.fallback == "offline" for p in profiles)
+
     async def warm_up() -> None:
-        # Callbridge's own voice is needed for custom-voice replies and for the apology when
-        # the model is gone: load it before the first call, not during one.
-        await speaker(main).load()
+        if not in_process:
+            return
+        for profile in profiles:
+            if profile.realtime.custom_voice:
+                await speaker(profile).load()
         if any(p.fallback == "offline" for p in profiles):
             from callbridge.agent.local.models import preload_async
 
@@ -80,7 +86,12 @@ def realtime_backend(name: str, main: Profile, profiles: list[Profile]) -> Backe
     mode = "custom voice (text from the model)" if main.realtime.custom_voice else "audio"
     log.info("%s: main line %s (%s, fallback %s)", service, main.name, mode, main.fallback)
     return Backend(
-        service, agent_for, line_speaker, warm_up, greets=lambda p: p.realtime.greet_first
+        service,
+        agent_for,
+        line_speaker,
+        warm_up,
+        greets=lambda p: p.realtime.greet_first,
+        phrases_in_child=not in_process,
     )
 
 

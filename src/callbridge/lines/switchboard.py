@@ -21,6 +21,7 @@ from callbridge.call.rescue import service_phrases
 from callbridge.core.tools import ToolRegistry
 from callbridge.lines.catalogue import default_catalogue
 from callbridge.lines.from_profile import call_policy, profile_tools
+from callbridge.lines.voices import LineVoice
 from callbridge.profile import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class Backend:
     speak_for: Callable[[Profile], Speak]
     warm_up: Callable[[], Awaitable[None]] | None = None
     greets: Callable[[Profile], bool] = lambda profile: bool(profile.greeting)
+    # Nothing of this backend speaks with the line's voice in this process but the
+    # service's own phrases: say those once in a child process (lines/voices.py).
+    phrases_in_child: bool = False
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Switchboard:
     main: Line
     by_name: dict[str, Line] = field(default_factory=dict)
     warm_up: Callable[[], Awaitable[None]] | None = None
+    phrases_in_child: bool = False
 
     async def prepare(self, rate: int) -> None:
         """Load the models and say each line's own phrases once (at `rate`, the media's),
@@ -57,11 +62,15 @@ class Switchboard:
         for line in self.lines():
             if line.speak is None:
                 continue
-            for text in service_phrases(line):
-                try:
-                    await line.speak(text, rate)
-                except Exception as exc:  # the call path retries, and logs, on demand
-                    log.warning("line %s: could not prepare %r: %s", line.name, text, exc)
+            texts = service_phrases(line)
+            try:
+                if isinstance(line.speak, LineVoice):
+                    await line.speak.prepare(texts, rate, in_child=self.phrases_in_child)
+                else:
+                    for text in texts:
+                        await line.speak(text, rate)
+            except Exception as exc:  # the call path retries, and logs, on demand
+                log.warning("line %s: could not prepare its phrases: %s", line.name, exc)
 
     def __post_init__(self) -> None:
         self.by_number = {n: line for line in self.lines() for n in line.numbers}
@@ -122,7 +131,7 @@ def build_switchboard(backend: str, profile_path: str | Path | None = None) -> S
         main_path,
         len(lines),
     )
-    return Switchboard(backend, lines[id(main)], by_name, maker.warm_up)
+    return Switchboard(backend, lines[id(main)], by_name, maker.warm_up, maker.phrases_in_child)
 
 
 # What each backend needs beyond the base install, and the extra that brings it.

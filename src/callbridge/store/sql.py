@@ -20,7 +20,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from callbridge.store import migrate
 from callbridge.store import schema as t
 from callbridge.store.records import (
     INCOMPLETE_REASON,
@@ -141,7 +140,7 @@ class SqlCallStore:
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
-            await migrate.upgrade(engine)
+            await _migrate(engine)
         except (OSError, sa.exc.DBAPIError) as exc:
             await engine.dispose()
             raise StoreError(
@@ -513,3 +512,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+async def _migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision. Alembic (and its ~11 MB) is imported only
+    when there is something to do: a restart against a migrated database skips it."""
+    try:
+        async with engine.connect() as conn:
+            version = (
+                await conn.execute(sa.text(f"SELECT version_num FROM {t.VERSION_TABLE}"))
+            ).scalar_one_or_none()
+    except sa.exc.DBAPIError:
+        version = None  # no version table yet: a new database
+    if version == t.HEAD_REVISION:
+        return
+    from callbridge.store import migrate
+
+    await migrate.upgrade(engine)
