@@ -14,6 +14,7 @@ from callbridge.api.records import Records
 from callbridge.call.registry import CallRegistry
 from callbridge.config import Settings
 from callbridge.lines.switchboard import Switchboard, build_switchboard
+from callbridge.shared.setup import check_shared_state, shared_state
 from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier
 from callbridge.telephony.acs.call_tokens import CallTokens
 from callbridge.telephony.acs.control import AcsCallControl, CallControl
@@ -36,12 +37,14 @@ def create_app(
     switchboard = lines or build_switchboard(settings.agent, settings.profile)
     # One registry for every edge's calls: one per-replica cap, totals of every call.
     registry = CallRegistry(settings.max_calls)
+    shared = shared_state(settings)
     edge = AcsEdge(
         settings,
         control or AcsCallControl(settings.acs),
         switchboard,
         CallTokens(settings.signing_key),
         registry,
+        shared,
     )
     # Call records, live console feed and metrics: observers of every call.
     records = Records(settings)
@@ -59,16 +62,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.redis_url:  # a replica of many must reach the state they share
+            await check_shared_state(shared, settings.redis_url)
+        edge.start()
         await records.start()  # creates or upgrades the schema; fails start if it cannot
         # Calls a crash left live: hung up at once, so no caller waits in dead air. (With
         # several replicas on one database this needs call ownership: docs/api.md.)
-        edge.hang_up_left_behind([o.connection_id for o in records.orphans if o.connection_id])
+        edge.hang_up_left_behind(
+            [(o.call_id, o.connection_id) for o in records.orphans if o.connection_id]
+        )
         # Models load before the first call is accepted, so no caller waits for them.
         await switchboard.prepare(settings.sample_rate)
         yield
         await browser.shutdown()
         await edge.shutdown()
         await records.stop()  # after the calls: their ends are written, nothing is lost
+        await shared.close()
 
     app = FastAPI(title="callbridge", version=__version__, lifespan=lifespan)
     app.state.edge = edge

@@ -19,13 +19,14 @@ import base64
 import binascii
 import os
 import secrets
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -141,6 +142,14 @@ class Settings(BaseSettings):
     )
     audio_format: AudioFormatName = "pcm24KMono"
     max_calls: int = Field(default=100, ge=1)
+    # Several replicas (docs/scale-out.md): the shared state on Redis, this replica's name in
+    # it, and an optional cap on the calls of the whole service.
+    redis_url: str | None = None
+    redis_prefix: str = Field(default="callbridge:", min_length=1)
+    replica_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1
+    )
+    max_calls_total: int | None = Field(default=None, ge=1)
     media_connect_timeout_s: float = Field(default=15.0, gt=0)
     idle_timeout_s: float = Field(default=30.0, gt=0)
     max_call_duration_s: float = Field(default=3600.0, gt=0)
@@ -269,6 +278,26 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         # CALLBRIDGE_ADMIN_TOKEN= (empty) means "not set", not "a too-short token".
         return value or None
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: object) -> object:
+        if not value:
+            return None
+        if not str(value).startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be redis://host:6379/0 (rediss:// for TLS, as Azure uses)")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_share_their_signing_key(self) -> Settings:
+        # Each replica checks URL tokens another one minted: a key made up at start
+        # would differ on every replica and refuse every call's callbacks and media.
+        if self.redis_url and "signing_key" not in self.model_fields_set:
+            raise ValueError(
+                "CALLBRIDGE_SIGNING_KEY must be set, the same on every replica, "
+                "when CALLBRIDGE_REDIS_URL is set"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ wired to Azure: used by `callbridge dev`, `callbridge test-call`, tests and benc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -44,43 +45,74 @@ async def running_stack(
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Start the emulator and the service (port 0: any free port); stop both on exit."""
-    sock = _listen(port)
-    port = sock.getsockname()[1]
-    service_url = f"http://127.0.0.1:{port}"
+    async with running_replicas(
+        1, port=port, emulator_port=emulator_port, event_schema=event_schema, **overrides
+    ) as stacks:
+        yield stacks[0]
+
+
+@asynccontextmanager
+async def running_replicas(
+    count: int,
+    *,
+    port: int = 0,
+    emulator_port: int = 0,
+    event_schema: str = "eventgrid",
+    **overrides: Any,
+) -> AsyncIterator[list[Stack]]:
+    """One emulator and `count` replicas of the service, each answering on its own port
+    with the same settings (give them a shared `redis_url` and database to make them one
+    service); the emulator's webhook is the first replica. Stopped on exit."""
+    socks = [_listen(port if i == 0 else 0) for i in range(count)]
+    urls = [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in socks]
     key = AcsEmulator.generate_access_key()
     secret = secrets.token_urlsafe(24)
     emulator = AcsEmulator(
-        f"{service_url}/acs/incoming?key={secret}",
+        f"{urls[0]}/acs/incoming?key={secret}",
         key,
         port=emulator_port,
         event_schema=event_schema,
     )
     await emulator.start()
     try:
-        settings = load_settings(
-            acs_connection=f"endpoint={emulator.endpoint}/;accesskey={key}",
-            public_url=service_url,
-            eventgrid_secret=secret,
-            host="127.0.0.1",
-            port=port,
-            acs_jwks_url=emulator.jwks_url,
-            acs_jwt_issuer=emulator.issuer,
-            acs_jwt_audience=emulator.audience,
-            **overrides,
-        )
-        app = create_app(settings)
-        server = uvicorn_server(app, settings, embedded=True)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                    raise RuntimeError("the service stopped while starting")
-                await asyncio.sleep(0.02)
-            yield Stack(emulator, settings, app.state.edge, service_url, app.state.records)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(serving, 15)
+        async with contextlib.AsyncExitStack() as replicas:
+            stacks = []
+            for sock, url in zip(socks, urls, strict=True):
+                settings = load_settings(
+                    acs_connection=f"endpoint={emulator.endpoint}/;accesskey={key}",
+                    public_url=url,
+                    eventgrid_secret=secret,
+                    host="127.0.0.1",
+                    port=sock.getsockname()[1],
+                    acs_jwks_url=emulator.jwks_url,
+                    acs_jwt_issuer=emulator.issuer,
+                    acs_jwt_audience=emulator.audience,
+                    **overrides,
+                )
+                serving = _serving(settings, sock, emulator)
+                stacks.append(await replicas.enter_async_context(serving))
+            yield stacks
     finally:
         await emulator.stop()
-        sock.close()
+        for sock in socks:
+            sock.close()
+
+
+@asynccontextmanager
+async def _serving(
+    settings: Settings, sock: socket.socket, emulator: AcsEmulator
+) -> AsyncIterator[Stack]:
+    app = create_app(settings)
+    server = uvicorn_server(app, settings, embedded=True)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError("the service stopped while starting")
+            await asyncio.sleep(0.02)
+        url = settings.public_url
+        yield Stack(emulator, settings, app.state.edge, url, app.state.records)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 15)

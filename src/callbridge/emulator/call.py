@@ -330,9 +330,17 @@ class EmulatedCall:
         )
         timeout = self.script.answer_timeout_s or self.env.answer_timeout_s
         deadline = time.monotonic() + timeout
-        for count in range(2 if self.script.duplicate_delivery else 1):
-            delivery = await self.env.eventgrid.deliver(self.env.webhook_url, event, count)
-            self.report.webhook.append(delivery)
+        other = self.script.duplicate_webhook if self.script.duplicate_delivery else None
+        if other:  # to two replicas at once
+            both = await asyncio.gather(
+                self.env.eventgrid.deliver(self.env.webhook_url, event, 0),
+                self.env.eventgrid.deliver(other, event, 1),
+            )
+            self.report.webhook.extend(both)
+        else:
+            for count in range(2 if self.script.duplicate_delivery else 1):
+                delivery = await self.env.eventgrid.deliver(self.env.webhook_url, event, count)
+                self.report.webhook.append(delivery)
         self.delivered.set()
         try:
             await asyncio.wait_for(self._decided.wait(), max(0.0, deadline - time.monotonic()))

@@ -49,6 +49,9 @@ class CallScript:
     caller_display_name: str = ""
     custom_context: dict[str, dict[str, str]] = field(default_factory=dict)
     duplicate_delivery: bool = False
+    # With duplicate_delivery: the second delivery goes to this webhook (another replica)
+    # at the same moment as the first, as Event Grid's retry through a balancer may.
+    duplicate_webhook: str | None = None
     record_path: str | None = None
     answer_timeout_s: float | None = None  # default: the emulator's answer_timeout_s
     network: NetworkConditions | None = None  # delay, jitter, stalls, drops of the media socket

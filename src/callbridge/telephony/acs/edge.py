@@ -27,11 +27,17 @@ from callbridge.config import Settings
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import EndCause, EndReason
 from callbridge.logs import call_id_var
-from callbridge.telephony.acs.call_tokens import CallTokens
+from callbridge.shared import SharedState, SharedStateError
+from callbridge.shared.state import MemoryState
+from callbridge.telephony.acs.call_tokens import CallTokens, TokenClaims, TokenError
 from callbridge.telephony.acs.control import CallControl, CallControlError
 from callbridge.telephony.acs.events import CallEvent, IncomingCall
 
 log = logging.getLogger(__name__)
+
+SEEN_TTL_S = 900.0  # Event Grid retries a delivery for up to 24 h, but answers in seconds
+HEARTBEAT_S = 1.0  # how often a replica says it is alive...
+HEARTBEAT_TTL_S = 3.0  # ...and how long after its last word it counts as dead
 
 
 class SeenKeys:
@@ -94,8 +100,11 @@ class AcsEdge:
         lines: Lines,
         tokens: CallTokens,
         registry: CallRegistry,
+        shared: SharedState | None = None,
     ) -> None:
         self.settings = settings
+        # What the replicas agree on (callbridge/shared): memory for one, Redis for many.
+        self.shared: SharedState = shared or MemoryState(settings.replica_id)
         self.lines = lines
         self.registry = registry
         # Told about every call (records, live console, metrics); the app adds them.
@@ -159,15 +168,16 @@ class AcsEdge:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def on_incoming(self, ev: IncomingCall) -> str:
+    async def on_incoming(self, ev: IncomingCall) -> str:
         """Take an IncomingCall delivery; returns what was done with it."""
         ctx_key = "ctx:" + hashlib.sha256(ev.incoming_call_context.encode()).hexdigest()
-        if not self._seen.add_if_new("evt:" + ev.event_id, ctx_key):
+        keys = ["evt:" + ev.event_id, ctx_key]
+        if not self._seen.add_if_new(*keys) or not await self._first_anywhere(keys):
             self.counters["duplicates"] += 1
             log.info("duplicate IncomingCall %s ignored", ev.event_id)
             return "duplicate"
         self.counters["incoming"] += 1
-        if self.registry.full():
+        if self.registry.full() or await self._service_full():
             self.counters["rejected_busy"] += 1
             log.warning(
                 "at the cap of %d calls: rejecting call from %s as busy",
@@ -214,6 +224,73 @@ class AcsEdge:
         finally:
             call_id_var.reset(token)
         return "answering"
+
+    async def _first_anywhere(self, keys: list[str]) -> bool:
+        """Whether no replica has seen `keys` (this one has just claimed them locally).
+        Shared state unreachable: answer anyway, logged. ACS takes one answer per incoming
+        call, so a second replica's answer to the same call fails and ends its attempt;
+        refusing instead would leave every caller unanswered while Redis is away."""
+        try:
+            return await self.shared.claim(keys, SEEN_TTL_S)
+        except SharedStateError as exc:
+            log.warning("shared state unreachable, answering without the check: %s", exc)
+            return True
+
+    async def _service_full(self) -> bool:
+        total = self.settings.max_calls_total
+        if total is None:
+            return False
+        try:
+            return await self.shared.active_calls() >= total
+        except SharedStateError as exc:
+            log.warning("shared state unreachable, service-wide cap not checked: %s", exc)
+            return False
+
+    async def spend_media_token(self, claims: TokenClaims) -> None:
+        """Use a media token up, once across the service (TokenError if it was used). With
+        the shared state away, this replica's own memory decides."""
+        try:
+            first = await self.shared.first_use(claims.nonce, claims.expires_at)
+        except SharedStateError as exc:
+            log.warning("shared state unreachable, media token checked locally: %s", exc)
+            self.tokens.spend(claims)
+            return
+        if not first:
+            raise TokenError("token already used")
+
+    # --- the call directory -------------------------------------------------------------
+    def _directory(self, session: CallSession, state: str) -> None:
+        fields = {
+            "line": session.line.name,
+            "state": state,
+            "connection": session.leg_id,
+            "caller": session.info.caller,
+        }
+        ttl = self.settings.max_call_duration_s + 600
+        self._spawn(self._shared_op(self.shared.put_call(session.call_id, fields, ttl)))
+
+    async def _shared_op(self, op: Coroutine[Any, Any, None]) -> None:
+        try:
+            await op
+        except SharedStateError as exc:
+            log.warning("call directory not updated: %s", exc)
+
+    async def _heartbeat(self) -> None:
+        """Say this replica is alive, every second, for as long as it runs."""
+        warned = False
+        while True:
+            try:
+                await self.shared.heartbeat(HEARTBEAT_TTL_S)
+                warned = False
+            except SharedStateError as exc:
+                if not warned:
+                    log.warning("heartbeat not written: %s", exc)
+                warned = True
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def start(self) -> None:
+        """Begin the replica's background work (its heartbeat)."""
+        self._spawn(self._heartbeat())
 
     def _record_rejected(self, ev: IncomingCall) -> None:
         """A call turned away still gets a record: the history and the analytics must show
@@ -273,6 +350,7 @@ class AcsEdge:
         )
         if not session.ended:
             session.answered()
+            self._directory(session, "answered")
 
     async def _start_recording(self, session: CallSession) -> None:
         try:
@@ -287,6 +365,8 @@ class AcsEdge:
         session.note_event("recording_started", recording_id=rec)
 
     def _closed(self, session: CallSession) -> None:
+        if session.leg_id:
+            self._spawn(self._shared_op(self.shared.drop_call(session.call_id)))
         self._carriers.pop(session.call_id, None)
         if self.calls.pop(session.call_id, None) is not None:
             self.counters["ended"] += 1
@@ -299,7 +379,8 @@ class AcsEdge:
             if session is None:
                 log.info("%s for a call that has ended: acknowledged", ev.name)
                 continue
-            if not self._seen.add_if_new(f"cb:{ev.event_id}"):
+            key = f"cb:{ev.event_id}"
+            if not self._seen.add_if_new(key) or not await self._first_anywhere([key]):
                 continue
             result = ""
             if ev.code is not None:
@@ -339,11 +420,26 @@ class AcsEdge:
                 log.info("event %s not handled", ev.name)
 
     # --- calls an earlier run left behind ----------------------------------------------
-    def hang_up_left_behind(self, connection_ids: list[str]) -> None:
-        """Hang up, in the background, calls a crashed run of the service answered and never
-        ended: their callers would otherwise sit in dead air until ACS gives up."""
-        if connection_ids:
-            self._spawn(self._hang_up_all(connection_ids))
+    def hang_up_left_behind(self, calls: list[tuple[str, str]]) -> None:
+        """Hang up, in the background, calls (call id, call connection id) a crashed run of
+        the service answered and never ended: their callers would otherwise sit in dead air
+        until ACS gives up. With several replicas, a call whose owner is alive is its own."""
+        if calls:
+            self._spawn(self._hang_up_orphans(calls))
+
+    async def _hang_up_orphans(self, calls: list[tuple[str, str]]) -> None:
+        left: list[str] = []
+        for call_id, connection_id in calls:
+            try:
+                entry = await self.shared.get_call(call_id)
+                owner = entry.get("owner") if entry else None
+                if owner and owner != self.shared.replica_id and await self.shared.is_alive(owner):
+                    continue  # another replica's live call
+            except SharedStateError as exc:
+                log.warning("call %s left behind: owner unknown (%s): hanging up", call_id, exc)
+            left.append(connection_id)
+        if left:
+            await self._hang_up_all(left)
 
     async def _hang_up_all(self, connection_ids: list[str]) -> None:
         async def one(connection_id: str) -> None:

@@ -87,7 +87,7 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
                 log.info("Event Grid subscription validated")
                 return JSONResponse({"validationResponse": ev.code})
             if isinstance(ev, IncomingCall):
-                outcome[ev.event_id] = edge.on_incoming(ev)
+                outcome[ev.event_id] = await edge.on_incoming(ev)
             elif isinstance(ev, OtherEvent):
                 log.info("Event Grid event %s ignored", ev.event_type)
                 outcome[ev.event_id] = "ignored"
@@ -126,7 +126,7 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
             # Spent only now, so a forged upgrade cannot burn it. A spent token opens the
             # socket once more only for ACS reopening a broken one of the same call.
             if not edge.may_reopen_media(call_id, ws.headers.get("x-ms-call-connection-id")):
-                edge.tokens.spend(claims)
+                await edge.spend_media_token(claims)
         except (TokenError, JwtError) as exc:
             log.warning("rejected media socket: %s", exc)
             await ws.close(code=4401)

@@ -1,0 +1,111 @@
+"""`SharedState` on a real Redis and in memory: what replicas agree on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from callbridge.shared import MemoryState, SharedStateError
+from callbridge.shared.redis_state import RedisState
+from tests.scale.conftest import REDIS_URL
+
+
+def two(prefix: str) -> tuple[RedisState, RedisState]:
+    return RedisState(REDIS_URL, "a", prefix), RedisState(REDIS_URL, "b", prefix)
+
+
+async def test_a_delivery_is_claimed_by_exactly_one_replica(redis_prefix: str) -> None:
+    a, b = two(redis_prefix)
+    try:
+        for i in range(50):
+            keys = [f"evt:{i}", f"ctx:{i}"]
+            won = await asyncio.gather(a.claim(keys, 60), b.claim(keys, 60))
+            assert sorted(won) == [False, True]
+        # The same context under another event id (a retry with a new id) is a duplicate too.
+        assert not await a.claim(["evt:new", "ctx:7"], 60)
+        assert await b.claim(["evt:new", "ctx:new"], 60)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_claim_expires(redis_prefix: str) -> None:
+    a, b = two(redis_prefix)
+    try:
+        assert await a.claim(["k"], 0.2)
+        assert not await b.claim(["k"], 0.2)
+        await asyncio.sleep(0.3)
+        assert await b.claim(["k"], 0.2)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_media_token_is_honoured_once_across_replicas(redis_prefix: str) -> None:
+    a, b = two(redis_prefix)
+    try:
+        expires = time.time() + 60
+        assert await a.first_use("nonce-1", expires)
+        assert not await b.first_use("nonce-1", expires)
+        assert await b.first_use("nonce-2", expires)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_call_directory_and_heartbeats(redis_prefix: str) -> None:
+    a, b = two(redis_prefix)
+    try:
+        await a.put_call("call-1", {"line": "main", "state": "answered"}, 60)
+        await b.put_call("call-2", {"line": "sales", "state": "answered"}, 60)
+        entry = await b.get_call("call-1")
+        assert entry == {"line": "main", "state": "answered", "owner": "a"}
+        assert await a.active_calls() == 2
+        await a.heartbeat(0.3)
+        assert await b.is_alive("a") and not await b.is_alive("c")
+        await asyncio.sleep(0.4)
+        assert not await b.is_alive("a")  # a missed its heartbeat: dead to the others
+        await a.drop_call("call-1")
+        assert await b.get_call("call-1") is None
+        assert await b.active_calls() == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_an_unreachable_redis_is_a_clear_error_not_a_hang() -> None:
+    state = RedisState("redis://127.0.0.1:1/0", "a")  # nothing listens on port 1
+    started = time.monotonic()
+    with pytest.raises(SharedStateError, match="Redis claim failed"):
+        await state.claim(["k"], 10)
+    assert time.monotonic() - started < 3
+    await state.close()
+
+
+async def test_memory_state_behaves_alike() -> None:
+    m = MemoryState("solo")
+    assert await m.claim(["x", "y"], 60)
+    assert not await m.claim(["y"], 60)
+    assert await m.first_use("n", time.time() + 60)
+    assert not await m.first_use("n", time.time() + 60)
+    await m.put_call("c", {"line": "main"}, 60)
+    assert (await m.get_call("c")) == {"line": "main", "owner": "solo"}
+    assert await m.active_calls() == 1 and await m.is_alive("solo")
+
+
+def test_replicas_must_be_given_one_signing_key() -> None:
+    from callbridge.config import load_settings
+
+    base = {
+        "acs_connection": "endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
+        "public_url": "https://bridge.example.com",
+        "eventgrid_secret": "eventgrid-secret-123456",
+        "redis_url": REDIS_URL,
+    }
+    with pytest.raises(Exception, match="CALLBRIDGE_SIGNING_KEY must be set"):
+        load_settings(**base)
+    with pytest.raises(Exception, match="redis://host"):
+        load_settings(**{**base, "redis_url": "http://nope", "signing_key": "k" * 20})
+    assert load_settings(**base, signing_key="k" * 20).redis_url == REDIS_URL
