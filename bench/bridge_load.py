@@ -163,8 +163,18 @@ def main() -> int:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="a service setting"
     )
     parser.add_argument("--json", default=None, help="default: bench/results/bridge_load*.json")
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="OpenTelemetry on: the service exports over OTLP/HTTP to a sink in this process",
+    )
     args = parser.parse_args()
     extra_env = dict(item.partition("=")[::2] for item in args.env)
+    if args.telemetry:  # the sink answers 200 to everything, on loopback (telemetry/sink.py)
+        from callbridge.telemetry.sink import OtlpSink
+
+        sink = OtlpSink(keep=False).start()
+        extra_env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
     if args.agent == "voicelive":
         with fake_voicelive() as fake_env:
             extra_env = {**fake_env, **extra_env}
@@ -176,6 +186,10 @@ def main() -> int:
             run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env)
         )
     suffix = "" if args.agent == "echo" else f"_{args.agent}"
+    if args.telemetry:
+        result["otlp_requests"] = dict(sink.counts)
+        suffix += "_telemetry"
+        sink.stop()
     args.json = args.json or str(ROOT / "bench" / "results" / f"bridge_load{suffix}.json")
     goals: dict[str, tuple[str, float]] = {
         "cpu_pct_per_call": ("<=", 1.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from callbridge import __version__
+from callbridge import __version__, telemetry
 from callbridge.api.records import Records
 from callbridge.call.registry import CallRegistry
 from callbridge.config import Settings
@@ -49,6 +50,11 @@ def create_app(
     # Call records, live console feed and metrics: observers of every call.
     records = Records(settings)
     edge.observers.extend(records.observers)
+    # OpenTelemetry, when APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT
+    # is set (docs/telemetry.md): one more observer; None (nothing loaded) otherwise.
+    otel = telemetry.from_env(agent=settings.agent)
+    if otel is not None:
+        edge.observers.append(otel.observer)
     # The browser phone's calls take the same path as ACS calls, with the same observers
     # (the very list, so observers added to edge.observers see browser calls too).
     browser = BrowserEdge(
@@ -73,14 +79,19 @@ def create_app(
         )
         # Models load before the first call is accepted, so no caller waits for them.
         await switchboard.prepare(settings.sample_rate)
+        if otel is not None:
+            otel.attach_logging()  # after the service's logging is set up
         yield
         await browser.shutdown()
         await edge.shutdown()
         await records.stop()  # after the calls: their ends are written, nothing is lost
+        if otel is not None:
+            await asyncio.to_thread(otel.shutdown)  # flushes the last calls' telemetry
         await shared.close()
 
     app = FastAPI(title="callbridge", version=__version__, lifespan=lifespan)
     app.state.edge = edge
+    app.state.telemetry = otel
     app.include_router(acs_router(edge, verifier))
     records.install(app)  # /api/..., /metrics
     app.state.browser_edge = browser
