@@ -7,13 +7,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean browser deploy-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[all,dev]'
 	@# Silero VAD's package pins torch, which callbridge never imports (it runs the
 	@# package's ONNX file with onnxruntime): install it without dependencies.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5.1'
+	@# Smart Turn v3 (end of turn) ships in pipecat-ai's wheel; callbridge runs its ONNX
+	@# file with onnxruntime and never imports pipecat: install it without dependencies.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'pipecat-ai>=1.14,<2'
 	@touch $(STAMP)
 
 run: $(STAMP)

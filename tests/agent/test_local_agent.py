@@ -123,7 +123,9 @@ async def collect(agent: LocalAgent, seconds: float) -> list[AgentEvent]:
 
 
 def make(brain: ScriptBrain, stt: FakeStt, **turn: Any) -> LocalAgent:
-    return LocalAgent(lambda info: brain, stt, FakeTts(), POOL, turn=TurnSettings(**turn))
+    # These tests are about the fixed-silence mode (tests/agent/test_turn_taking.py: smart).
+    settings = TurnSettings(**{"end_of_turn": "silence", **turn})
+    return LocalAgent(lambda info: brain, stt, FakeTts(), POOL, turn=settings)
 
 
 async def test_greets_then_answers_a_turn() -> None:

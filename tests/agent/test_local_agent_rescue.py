@@ -57,7 +57,11 @@ async def test_a_stuck_offline_agent_is_apologised_for(broken: str) -> None:
     line = Line(
         "offline",
         lambda: LocalAgent(
-            lambda info: brain, FakeStt("hello"), tts, POOL, turn=TurnSettings(end_silence_ms=400)
+            lambda info: brain,
+            FakeStt("hello"),
+            tts,
+            POOL,
+            turn=TurnSettings(end_silence_ms=400, end_of_turn="silence"),
         ),
         greets=True,
         speak=voice,

@@ -39,8 +39,29 @@ class VoiceSettings(SectionModel):
 
 
 class TurnSection(SectionModel):
+    """How the offline agent takes turns (docs/turn-taking.md)."""
+
+    # smart: a moment after the caller goes quiet (check_after_ms), an end-of-turn model
+    # (Smart Turn v3) decides from the audio whether they have finished; if not, they get
+    # up to max_silence_ms to go on (the model is asked again every recheck_ms of that).
+    # silence: end_silence_ms of silence ends every turn.
+    end_of_turn: Literal["smart", "silence"] = "smart"
     end_silence_ms: int = Field(default=700, ge=100, le=5000)
+    check_after_ms: int = Field(default=160, ge=64, le=2000)
+    max_silence_ms: int = Field(default=1500, ge=300, le=5000)
+    recheck_ms: int = Field(default=320, ge=64, le=5000)  # asked again while still quiet
+    complete_threshold: float = Field(default=0.5, gt=0, lt=1)
     barge_in_min_ms: int = Field(default=300, ge=0, le=3000)
+    # A cough, a noise or an "mm-hm" (no words) over the agent resumes its reply where it
+    # stopped; speech over the agent longer than noise_max_ms always interrupts it.
+    resume_after_noise: bool = True
+    noise_max_ms: int = Field(default=600, ge=100, le=3000)
+
+    @model_validator(mode="after")
+    def _check_order(self) -> TurnSection:
+        if self.max_silence_ms <= self.check_after_ms:
+            raise ValueError("max_silence_ms must be longer than check_after_ms")
+        return self
 
 
 class TransferSettings(SectionModel):

@@ -1,9 +1,16 @@
 """The offline agent: Silero VAD → Whisper → a dialog brain → Piper, as one AgentSession.
 
-Latency is won in three places: the end of the caller's turn is decided by the VAD after a
-short silence tuned for phone speech; the utterance is transcribed speculatively during a
-pause inside it, so the text is usually ready when the turn ends; and the reply is spoken
-sentence by sentence, the first sentence playing while the next is synthesised.
+Latency is won in three places: the end of the caller's turn is decided a moment after
+they go quiet, by Smart Turn from the audio (`end_of_turn`; or by a fixed silence); the
+utterance is transcribed speculatively at that same pause, so the text is ready when the
+turn ends; and the reply is spoken clause by clause, the first playing while the next is
+synthesised. A caller who pauses mid-sentence is not cut off: the model says "not finished"
+and they get `max_silence_ms`; a caller who goes on after the agent decided, before it
+spoke, has both parts answered as one utterance.
+
+A cough or a noise over the agent stops its audio at once (the bridge cannot know yet) but
+does not cost the reply: it is held and resumes once the sound turns out to have no words
+(`interruption`).
 
 The first audio of each sentence carries its words (`AgentAudio.text`): after a barge-in
 the call session works out the words the caller heard, which the brain then keeps.
@@ -18,7 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from callbridge.agent.base import (
@@ -35,6 +42,15 @@ from callbridge.agent.base import (
 )
 from callbridge.agent.keypad import DigitCollector
 from callbridge.agent.local.brain.base import Brain
+from callbridge.agent.local.end_of_turn import (
+    Decision,
+    EndOfTurnModel,
+    dangles,
+    decide,
+    shared_end_of_turn,
+)
+from callbridge.agent.local.interruption import Held, Piece, is_noise, rest_of_reply
+from callbridge.agent.local.phrases import cached, trim_lead
 from callbridge.agent.local.setup import (
     CallSetup,
     SpeechToText,
@@ -42,6 +58,7 @@ from callbridge.agent.local.setup import (
     TurnSettings,
     TurnTimings,
 )
+from callbridge.agent.local.stt_batch import batched
 from callbridge.agent.local.vad import SegmenterConfig, SpeechSegmenter, VadEvent
 from callbridge.agent.sentences import first_clauses
 from callbridge.audio.resample import StreamResampler
@@ -53,6 +70,7 @@ __all__ = ["CallSetup", "LocalAgent", "SpeechToText", "TextToSpeech", "TurnSetti
 log = logging.getLogger(__name__)
 
 VAD_RATE = 16000
+MAX_GAP_MS = 320  # pauses inside an utterance, as Whisper and Smart Turn get them
 _ids = itertools.count(1)
 
 
@@ -61,6 +79,13 @@ class _Reply:
     response_id: str
     task: asyncio.Task[None] | None = None
     spoken: list[str] = field(default_factory=list)  # the sentences handed over so far
+    utterance: bytes = b""  # the caller's audio this reply answers
+    pieces: list[Piece] = field(default_factory=list)  # its audio as handed over
+    gate: asyncio.Event = field(default_factory=asyncio.Event)  # cleared while held
+    closed_id: str = ""  # the response id already reported done (held replies)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
 
 # The reply a task belongs to, so helpers deep in a reply know where their audio goes.
@@ -80,14 +105,16 @@ class LocalAgent:
         notices: dict[str, str] | None = None,
         setup: Callable[[CallInfo], CallSetup] | None = None,
         voice_executor: Executor | None = None,
+        end_of_turn: EndOfTurnModel | None = None,
     ) -> None:
         self._voice_executor = voice_executor or executor
+        self._end_of_turn = end_of_turn
         self._setup = setup
         self._notices = dict(notices or {})
         self._make_brain = brain
         self._brain: Brain = _NoBrain()
-        self._stt = stt
-        self._tts = tts
+        self._stt = batched(stt)  # several calls' transcriptions share a batch
+        self._tts = cached(tts)
         self._executor = executor
         self._turn = turn or TurnSettings()
         self._segmenter = segmenter or self._new_segmenter()
@@ -97,6 +124,9 @@ class LocalAgent:
         self._reply: _Reply | None = None  # the reply being generated
         self._last_reply: _Reply | None = None  # the latest reply, generated or not
         self._speculative: tuple[int, asyncio.Task[str]] | None = None
+        self._decision: asyncio.Task[None] | None = None  # end of turn, being decided
+        self._carry = b""  # an utterance whose reply the caller talked over before it began
+        self._held: Held | None = None  # a reply stopped by speech that may be a cough
         self._pending_tools: dict[str, asyncio.Future[str]] = {}
         self._keypad = DigitCollector(self._on_digits, self._turn.digit_timeout_s)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -105,23 +135,42 @@ class LocalAgent:
 
     # --- AgentSession -------------------------------------------------------------------
     def _new_segmenter(self) -> SpeechSegmenter:
+        turn = self._turn
+        if turn.smart and self._end_of_turn is None:
+            self._end_of_turn = shared_end_of_turn()
+            if self._end_of_turn is None:
+                log.warning("Smart Turn is not installed: turns end on silence alone")
+        smart = turn.smart and self._end_of_turn is not None
         return SpeechSegmenter(
             SegmenterConfig(
-                end_silence_ms=self._turn.end_silence_ms,
-                pause_ms=self._turn.pause_ms,
-                min_speech_ms=self._turn.barge_in_min_ms,
+                # smart: ask the model at the first pause; the end is the longest wait.
+                end_silence_ms=turn.max_silence_ms if smart else turn.end_silence_ms,
+                pause_ms=turn.check_after_ms if smart else turn.pause_ms,
+                min_speech_ms=turn.barge_in_min_ms,
+                max_gap_ms=MAX_GAP_MS,
+                repause_ms=turn.recheck_ms if smart else None,
             )
         )
+
+    @property
+    def _smart(self) -> bool:
+        return self._turn.smart and self._end_of_turn is not None
 
     async def start(self, call: CallInfo) -> None:
         if self._setup is not None:
             # The call's profile (picked by number or by the keypad menu) decides the rest.
             setup = self._setup(call)
             self._make_brain = setup.brain
-            self._turn, self._notices, self._tts = setup.turn, setup.notices, setup.tts
+            self._turn, self._notices, self._tts = setup.turn, setup.notices, cached(setup.tts)
             self._segmenter = self._new_segmenter()
             self._keypad.timeout_s = self._turn.digit_timeout_s
         self._brain = self._make_brain(call)
+        section = getattr(self._brain, "turn_section", None)
+        if section is not None:
+            # The profile's turn section, through the brain made from it (lines/ builds
+            # TurnSettings with the timings of the silence mode only).
+            self._turn = self._turn.from_section(section)
+            self._segmenter = self._new_segmenter()
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
         greeting = self._brain.greeting()
@@ -135,6 +184,7 @@ class LocalAgent:
             self._on_vad(event)
 
     async def push_dtmf(self, digit: str) -> None:
+        self._settle_held(real=True)  # a key over the agent always interrupts it
         self._keypad.push(digit)
 
     async def tool_result(self, call_id: str, output: str) -> None:
@@ -146,6 +196,14 @@ class LocalAgent:
         # The reply may be fully generated and still playing: the last one is the one cut.
         reply = self._reply or self._last_reply
         if reply is None:
+            return
+        if self._turn.resume_after_noise and self._segmenter.in_speech and reply.pieces:
+            # Maybe a cough: hold the reply until the caller's sound has been judged.
+            self._settle_held(real=True)
+            reply.gate.clear()
+            self._held = Held(heard)
+            reply.closed_id = reply.response_id
+            self._emit(ResponseDone(reply.response_id, interrupted=True))
             return
         self._brain.heard(heard.text)
         self._last_reply = None
@@ -205,21 +263,145 @@ class LocalAgent:
     def _on_vad(self, event: VadEvent) -> None:
         if event.kind == "speech_start":
             # The bridge turns this into StopAudio if the agent is audible; a reply still
-            # being prepared for the previous utterance is dropped: the caller goes on.
+            # being prepared for the previous utterance is dropped: the caller goes on,
+            # and what they said before is answered with what they say now.
             self._emit(SpeechStarted())
-            if self._reply is not None and not self._reply.spoken:
+            reply = self._reply
+            if reply is not None and not reply.pieces and self._held is None:
+                self._carry = reply.utterance
                 self._cancel_reply()
         elif event.kind == "pause" and event.audio:
             self._cancel_speculative()
-            task = self._spawn(self._transcribe(event.audio))
-            self._speculative = (len(event.audio), task)
+            audio = self._carry + event.audio
+            task = self._spawn(self._transcribe(audio))
+            self._speculative = (len(audio), task)
+            self._cancel_decision()
+            if self._held is not None:
+                self._decision = self._spawn(self._judge(event, at_end=False))
+            elif self._smart:
+                self._decision = self._spawn(self._decide(audio))
+        elif event.kind == "still_paused" and event.audio and self._smart:
+            # Not finished a moment ago; with more silence the model may now think so.
+            if self._held is None and (self._decision is None or self._decision.done()):
+                self._decision = self._spawn(self._decide(self._carry + event.audio))
         elif event.kind == "resume":
             self._cancel_speculative()
+            self._cancel_decision()  # the caller went on: ask again at the next pause
         elif event.kind == "speech_end" and event.audio is not None:
-            self._emit(SpeechStopped())
-            ended_at = time.perf_counter()
-            audio, end_ms = event.audio, event.speech_end_ms or 0
-            self._start_reply(lambda: self._answer(audio, end_ms, ended_at))
+            self._cancel_decision()
+            if self._held is not None:
+                self._decision = self._spawn(self._judge(event, at_end=True))
+                return
+            self._end_turn(event, "max_silence" if self._smart else "silence")
+
+    def _end_turn(self, event: VadEvent, how: str, decision: Decision | None = None) -> None:
+        self._cancel_decision()
+        self._emit(SpeechStopped())
+        ended_at = time.perf_counter()
+        audio, end_ms = self._carry + (event.audio or b""), event.speech_end_ms or 0
+        self._carry = b""
+        timing = TurnTimings(speech_end_ms=end_ms, end_of_turn=how)
+        if decision is not None:
+            timing.turn_probability, timing.turn_ms = decision.probability, decision.ms
+        self._start_reply(lambda: self._answer(audio, timing, ended_at), utterance=audio)
+
+    def _cancel_decision(self) -> None:
+        task, self._decision = self._decision, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _decide(self, audio: bytes) -> None:
+        """At a pause: has the caller finished? Yes → end the turn now; no → they get up
+        to max_silence_ms to go on. Smart Turn hears the audio; the words (transcribed at
+        this pause anyway) can overrule it: the brain knows a number it waits for is still
+        short, and no finished sentence ends on "…my order number is"."""
+        assert self._end_of_turn is not None
+        started = time.perf_counter()
+        decision, text = await asyncio.gather(
+            decide(self._end_of_turn, audio, self._turn.complete_threshold),
+            self._speculative_text(audio),
+        )
+        hint = self._completes(text)
+        complete = hint if hint is not None else decision.complete and not dangles(text)
+        log.debug(
+            "end of turn: p=%.2f (%.0f ms), words %s → %s",
+            decision.probability,
+            decision.ms,
+            hint,
+            "complete" if complete else "go on",
+        )
+        if not complete:
+            return
+        event = self._segmenter.end_now()
+        if event is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            self._end_turn(event, "smart", replace(decision, ms=elapsed))
+
+    def _completes(self, text: str) -> bool | None:
+        completes = getattr(self._brain, "completes", None)
+        if completes is None or not text:
+            return None
+        result = completes(text)
+        return result if isinstance(result, bool) else None
+
+    async def _speculative_text(self, audio: bytes = b"") -> str:
+        """The transcription started at this pause (it goes on if this task is cancelled)."""
+        spec = self._speculative
+        try:
+            if spec is not None:
+                return await asyncio.shield(spec[1])
+            return await self._transcribe(audio) if audio else ""
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("speculative transcription failed")
+            return ""
+
+    async def _judge(self, event: VadEvent, *, at_end: bool) -> None:
+        """The caller made a sound over the agent: a cough (resume) or words (stop)?"""
+        held = self._held
+        if held is None:
+            return
+        speech_ms = (event.speech_end_ms or event.time_ms) - event.speech_start_ms
+        noise = False
+        if speech_ms <= self._turn.noise_max_ms:
+            text = await self._speculative_text(event.audio or b"")
+            noise = is_noise(text)
+            log.info("over the agent: %r in %d ms of speech (noise: %s)", text, speech_ms, noise)
+        if self._held is not held:
+            return
+        if noise:
+            self._segmenter.drop()
+            self._cancel_speculative()
+            self._settle_held(real=False)
+            return
+        self._settle_held(real=True)
+        if at_end:
+            self._end_turn(event, "max_silence" if self._smart else "silence")
+        elif self._smart and event.audio:
+            await self._decide(self._carry + event.audio)
+
+    def _settle_held(self, *, real: bool) -> None:
+        """The held reply: dropped (the caller interrupted it) or resumed (a cough)."""
+        held, self._held = self._held, None
+        reply = self._reply or self._last_reply
+        if held is None or reply is None:
+            return
+        if real:
+            self._brain.heard(held.heard.text)
+            self._last_reply = None
+            if reply is self._reply:
+                self._cancel_reply()
+            return
+        rest = rest_of_reply(reply.pieces, held.heard.ms, self._rate)
+        reply.response_id = f"local-{next(_ids)}"
+        reply.pieces = []
+        for piece in rest:
+            self._emit_audio(reply, piece)
+        log.info("false interruption: the reply goes on (%d pieces left)", len(rest))
+        if reply.task is None or reply.task.done():
+            self._emit(ResponseDone(reply.response_id))
+        reply.gate.set()
 
     def _cancel_speculative(self) -> None:
         if self._speculative is not None:
@@ -247,9 +429,10 @@ class LocalAgent:
         timing.stt_ms = (time.perf_counter() - started) * 1000
         return text
 
-    def _start_reply(self, work: Callable[[], Awaitable[None]]) -> None:
+    def _start_reply(self, work: Callable[[], Awaitable[None]], utterance: bytes = b"") -> None:
+        self._settle_held(real=True)
         self._cancel_reply()
-        reply = _Reply(response_id=f"local-{next(_ids)}")
+        reply = _Reply(response_id=f"local-{next(_ids)}", utterance=utterance)
         self._reply = self._last_reply = reply
         reply.task = self._spawn(self._run_reply(reply, work))
 
@@ -263,7 +446,8 @@ class LocalAgent:
         try:
             await work()
         except asyncio.CancelledError:
-            self._emit(ResponseDone(reply.response_id, interrupted=True))
+            if reply.closed_id != reply.response_id:
+                self._emit(ResponseDone(reply.response_id, interrupted=True))
             raise
         except Exception as exc:
             log.exception("the offline agent failed a turn")
@@ -287,8 +471,7 @@ class LocalAgent:
         self._emit(ResponseDone(reply.response_id))
 
     # --- one reply --------------------------------------------------------------------------
-    async def _answer(self, audio: bytes, speech_end_ms: int, ended_at: float) -> None:
-        timing = TurnTimings(speech_end_ms=speech_end_ms)
+    async def _answer(self, audio: bytes, timing: TurnTimings, ended_at: float) -> None:
         text = await self._utterance_text(audio, timing)
         timing.text = text
         log.info("caller said: %r (stt %.0f ms)", text, timing.stt_ms)
@@ -335,15 +518,22 @@ class LocalAgent:
         made no audio of it."""
         mark = text
         spoke = False
-        async for pcm in self._tts.stream(text, self._rate, self._voice_executor):
+        index = len(reply.spoken)
+        async for chunk in self._tts.stream(text, self._rate, self._voice_executor):
+            await reply.gate.wait()  # held while a sound over the agent is judged
+            pcm = chunk if reply.pieces else trim_lead(chunk, self._rate)
             if timing is not None and mark:
                 now = time.perf_counter()
                 timing.tts_first_ms = (now - t_text) * 1000
                 timing.first_audio_ms = (now - t0) * 1000
-            self._emit(AgentAudio(pcm, reply.response_id, mark))
+            self._emit_audio(reply, Piece(pcm, mark, text, index))
             mark, spoke = "", True
         reply.spoken.append(text)
         return spoke
+
+    def _emit_audio(self, reply: _Reply, piece: Piece) -> None:
+        reply.pieces.append(piece)
+        self._emit(AgentAudio(piece.pcm, reply.response_id, piece.mark))
 
     async def _run_tool(self, name: str, arguments: dict[str, Any]) -> str:
         call_id = f"tool-{next(_ids)}"

@@ -16,6 +16,9 @@ CPU budget (the target machine has 2 cores; ``make bench`` runs 50 calls on it):
 * onnxruntime pools never spin (``session.intra_op.allow_spinning=0``).
 * Whisper's CTranslate2 model has ``stt_workers`` replicas (1 by default): transcriptions
   beyond that queue inside CTranslate2, so TTS still gets the other executor slot.
+* Smart Turn (end of turn) has a one-thread executor of its own (`turn_executor`): a
+  decision is ~40 ms and is on the critical path of every reply, so it never queues behind
+  a transcription (speech pool) or a sentence of synthesis (voice pool).
 * Silero VAD runs inline (0.1 ms per 32 ms window, 1 thread, no spinning): it is cheaper than a
   thread hand-off; the caller may run it on the event loop.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from callbridge.agent.local.stt import SttOptions, WhisperStt, resolve_model_path
 from callbridge.agent.local.tts import PiperTts, resolve_voice_path
+from callbridge.agent.local.turn_model import SmartTurnModel, TurnModelError
 from callbridge.agent.local.vad import SileroVadModel, VadStream
 
 DEFAULT_MAX_WORKERS = 2
@@ -67,6 +71,7 @@ _config_lock = threading.Lock()
 _vad_lock = threading.Lock()
 _stt_lock = threading.Lock()
 _tts_lock = threading.Lock()
+_turn_lock = threading.Lock()
 
 _runtime = SpeechRuntime()
 _executor: ThreadPoolExecutor | None = None
@@ -126,6 +131,40 @@ def voice_executor() -> ThreadPoolExecutor:
             if _voice_executor is None:
                 _voice_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
     return _voice_executor
+
+
+_turn_executor: ThreadPoolExecutor | None = None
+_turn: SmartTurnModel | None = None
+_turn_missing: str | None = None
+
+
+def turn_executor() -> ThreadPoolExecutor:
+    """One thread for end-of-turn decisions (Smart Turn): short, and always urgent."""
+    global _turn_executor
+    if _turn_executor is None:
+        with _config_lock:
+            if _turn_executor is None:
+                _turn_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turn")
+    return _turn_executor
+
+
+def get_turn_model() -> SmartTurnModel | None:
+    """The shared Smart Turn session, or None when the model is not installed (the agent
+    then ends turns on silence alone; the reason is logged once at `preload`)."""
+    global _turn, _turn_missing
+    if _turn is None and _turn_missing is None:
+        with _turn_lock:
+            if _turn is None and _turn_missing is None:
+                try:
+                    _turn = SmartTurnModel()
+                except TurnModelError as exc:
+                    _turn_missing = str(exc)
+    return _turn
+
+
+def turn_model_missing() -> str | None:
+    """Why `get_turn_model` gave None (None when it is loaded or not tried yet)."""
+    return _turn_missing
 
 
 def get_vad_model() -> SileroVadModel:
@@ -197,8 +236,9 @@ def preload(
     *,
     warmup: bool = True,
 ) -> PreloadReport:
-    """Load VAD, STT and TTS now (BLOCKING, ~1-2 s); with ``warmup``, run each once so the
-    first call does not pay first-run allocations. Already-loaded models cost nothing."""
+    """Load VAD, end of turn, STT and TTS now (BLOCKING, ~1-2 s); with ``warmup``, run each
+    once so the first call does not pay first-run allocations. Already-loaded models cost
+    nothing."""
 
     def timed(load: Callable[[], object]) -> float:
         started = time.perf_counter()
@@ -206,12 +246,16 @@ def preload(
         return time.perf_counter() - started
 
     vad_s = timed(get_vad_model)
+    vad_s += timed(get_turn_model)
     stt_s = timed(lambda: get_stt(stt_model))
     tts_s = timed(lambda: get_tts(tts_voice))
     warmup_s = 0.0
     if warmup:
         started = time.perf_counter()
         VadStream(get_vad_model()).push(bytes(4096))
+        turn = get_turn_model()
+        if turn is not None:
+            turn.probability(bytes(16000))
         get_stt(stt_model).transcribe(bytes(32000))
         get_tts(tts_voice).synthesize("Hello.")
         warmup_s = time.perf_counter() - started

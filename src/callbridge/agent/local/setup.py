@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from callbridge.agent.local.brain.base import Brain
 from callbridge.core.call_info import CallInfo
+
+if TYPE_CHECKING:
+    from callbridge.profile.schema import TurnSection
 
 
 class SpeechToText(Protocol):
@@ -22,12 +25,52 @@ class TextToSpeech(Protocol):
 
 @dataclass(frozen=True)
 class TurnSettings:
+    """How the agent takes turns (docs/turn-taking.md). The profile's ``turn:`` section
+    sets the first group (`from_section`)."""
+
     end_silence_ms: int = 400
-    pause_ms: int = 200
+    """``end_of_turn: silence``: the silence that ends the caller's turn."""
     barge_in_min_ms: int = 120
+    """Speech that interrupts the agent (and starts an utterance)."""
+    end_of_turn: Literal["smart", "silence"] = "smart"
+    """smart: after `check_after_ms` of silence Smart Turn decides from the audio whether
+    the caller has finished; silence: `end_silence_ms` of silence ends every turn."""
+    check_after_ms: int = 160
+    """smart: silence before the end-of-turn model is asked (and the text transcribed)."""
+    max_silence_ms: int = 1500
+    """smart: a caller the model thinks has not finished gets this long to go on."""
+    recheck_ms: int = 320
+    """smart: while the caller stays quiet, the model is asked again this often."""
+    complete_threshold: float = 0.5
+    """smart: the model's probability of a complete turn at or over which the agent answers."""
+    resume_after_noise: bool = True
+    """A cough, a noise or an "mm-hm" over the agent (no words) resumes its reply."""
+    noise_max_ms: int = 600
+    """Speech over the agent longer than this is a real interruption without asking STT."""
+    pause_ms: int = 200
+    """silence mode: the pause inside an utterance that starts a speculative transcription."""
     digit_timeout_s: float = 2.5
     tool_filler_after_s: float = 1.5
     tool_filler: str = "One moment please."
+
+    @property
+    def smart(self) -> bool:
+        return self.end_of_turn == "smart"
+
+    def from_section(self, section: TurnSection) -> TurnSettings:
+        """These settings with the profile's ``turn:`` section applied."""
+        return replace(
+            self,
+            end_silence_ms=section.end_silence_ms,
+            barge_in_min_ms=section.barge_in_min_ms,
+            end_of_turn=section.end_of_turn,
+            check_after_ms=section.check_after_ms,
+            max_silence_ms=section.max_silence_ms,
+            recheck_ms=section.recheck_ms,
+            complete_threshold=section.complete_threshold,
+            resume_after_noise=section.resume_after_noise,
+            noise_max_ms=section.noise_max_ms,
+        )
 
 
 @dataclass(frozen=True)
@@ -51,3 +94,6 @@ class TurnTimings:
     tts_first_ms: float = 0.0  # first sentence → its first audio
     first_audio_ms: float = 0.0  # turn end → first audio handed to the bridge
     text: str = ""
+    end_of_turn: str = ""  # what ended the turn: smart, silence, max_silence
+    turn_probability: float | None = None  # Smart Turn's last decision on this utterance
+    turn_ms: float = 0.0  # the pause → the decision (model and words, queueing included)

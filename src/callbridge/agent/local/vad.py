@@ -177,7 +177,7 @@ class VadStream:
         return result
 
 
-VadEventKind = Literal["speech_start", "pause", "resume", "speech_end"]
+VadEventKind = Literal["speech_start", "pause", "still_paused", "resume", "speech_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +189,8 @@ class VadEvent:
       known; ``speech_start_ms`` is the onset (start of the first speech window).
     * ``pause`` — ``pause_ms`` of silence inside speech. ``audio`` holds the utterance so far
       (pre-roll included), for a speculative transcription.
+    * ``still_paused`` — every ``repause_ms`` of silence after ``pause`` (if set): the same
+      utterance with more silence after it (an end-of-turn model may now think otherwise).
     * ``resume`` — speech again after a ``pause`` event: a speculative result is now stale.
     * ``speech_end`` — ``end_silence_ms`` of silence (or ``max_utterance_ms`` reached, or
       `SpeechSegmenter.finish`). ``audio`` holds the whole utterance: pre-roll, speech, and up
@@ -229,6 +231,12 @@ class SegmenterConfig:
     """Audio kept after the last speech window in the ``speech_end`` utterance."""
     max_utterance_ms: int = 25_000
     """Force speech_end past this (keeps one utterance inside Whisper's 30 s window)."""
+    repause_ms: int | None = None
+    """After ``pause``, a ``still_paused`` event every this much more silence (None: none)."""
+    max_gap_ms: int | None = None
+    """Silences inside the utterance are cut to this in the audio of ``pause`` and
+    ``speech_end`` events (None: kept whole). Whisper tiny tends to drop what follows a
+    pause of a second ("my order number is … 4 5 1 2" heard as "my order number is...")."""
 
     @property
     def silence_threshold(self) -> float:
@@ -261,6 +269,8 @@ class SpeechSegmenter:
         self._pre_roll = -(-cfg.pre_roll_ms // WINDOW_MS)
         self._post_roll = -(-cfg.post_roll_ms // WINDOW_MS)
         self._max_utterance = _windows_for(cfg.max_utterance_ms)
+        self._max_gap = None if cfg.max_gap_ms is None else _windows_for(cfg.max_gap_ms)
+        self._repause = None if cfg.repause_ms is None else _windows_for(cfg.repause_ms)
         # Recent windows while not in speech: pre-roll + a pending onset.
         self._history: deque[VadWindow] = deque(maxlen=self._pre_roll + 4 * self._min_speech + 8)
         self._in_speech = False
@@ -304,6 +314,28 @@ class SpeechSegmenter:
         if not self._in_speech:
             return []
         return [self._end((self._last_speech + 1) * WINDOW_MS)]
+
+    @property
+    def paused(self) -> bool:
+        """In speech, and a ``pause`` event was given since the last speech window."""
+        return self._in_speech and self._paused
+
+    def end_now(self) -> VadEvent | None:
+        """End the utterance at once (the end-of-turn model says the caller has finished):
+        the ``speech_end`` that ``end_silence_ms`` of silence would have given, sooner.
+        None unless paused (speech after the pause makes the decision stale)."""
+        if not self.paused:
+            return None
+        return self._end((self._last_speech + 1) * WINDOW_MS)
+
+    def drop(self) -> None:
+        """Forget the current utterance (a cough or a noise): back to waiting for speech."""
+        if self._in_speech:
+            self._history.clear()
+            self._utterance = []
+            self._in_speech = False
+            self._silence_start = None
+            self._paused = False
 
     # -- internals ---------------------------------------------------------------------
 
@@ -354,20 +386,35 @@ class SpeechSegmenter:
             if silent >= self._end_silence:
                 events.append(self._end((self._last_speech + 1) * WINDOW_MS))
                 return events
+            again = self._repause is not None and silent > self._pause
             if silent >= self._pause and not self._paused:
                 self._paused = True
-                events.append(
-                    VadEvent(
-                        "pause",
-                        window.end_ms,
-                        self._onset * WINDOW_MS,
-                        (self._last_speech + 1) * WINDOW_MS,
-                        b"".join(w.pcm for w in self._utterance),
-                    )
-                )
+                events.append(self._pause_event("pause", window))
+            elif again and self._paused and (silent - self._pause) % (self._repause or 1) == 0:
+                events.append(self._pause_event("still_paused", window))
         if window.index - self._onset + 1 >= self._max_utterance:
             events.append(self._end(window.end_ms))
         return events
+
+    def _pause_event(self, kind: VadEventKind, window: VadWindow) -> VadEvent:
+        return VadEvent(
+            kind,
+            window.end_ms,
+            self._onset * WINDOW_MS,
+            (self._last_speech + 1) * WINDOW_MS,
+            self._audio(self._utterance),
+        )
+
+    def _audio(self, windows: list[VadWindow]) -> bytes:
+        """The windows' PCM, silent runs cut to ``max_gap_ms``."""
+        if self._max_gap is None:
+            return b"".join(w.pcm for w in windows)
+        kept, run = [], 0
+        for w in windows:
+            run = run + 1 if w.prob < self._silence_threshold else 0
+            if run <= self._max_gap:
+                kept.append(w.pcm)
+        return b"".join(kept)
 
     def _end(self, speech_end_ms: int) -> VadEvent:
         last = speech_end_ms // WINDOW_MS - 1
@@ -378,7 +425,7 @@ class SpeechSegmenter:
             now,
             self._onset * WINDOW_MS,
             speech_end_ms,
-            b"".join(w.pcm for w in keep),
+            self._audio(keep),
         )
         # Windows after the kept part can be pre-roll of the next utterance.
         self._history.clear()

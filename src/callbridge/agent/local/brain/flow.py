@@ -30,9 +30,10 @@ from callbridge.agent.local.brain.common import Reprompts, Speech, call_tool, fi
 from callbridge.agent.local.brain.hearing import HeardTurn, TurnReader
 from callbridge.agent.local.brain.matcher import IntentMatcher
 from callbridge.agent.local.brain.slots import SlotValue
+from callbridge.agent.local.brain.turn_hints import digits_hint
 from callbridge.agent.sentences import sentences
 from callbridge.core.template import render
-from callbridge.profile import FlowSettings, IntentSpec, Profile, call_variables
+from callbridge.profile import FlowSettings, IntentSpec, Profile, TurnSection, call_variables
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,20 @@ class FlowBrain:
 
     async def aclose(self) -> None:
         """Nothing to release; here so the agent can close any brain the same way."""
+
+    # --- turn taking (optional: the agent uses them when a brain has them) ---------------
+
+    @property
+    def turn_section(self) -> TurnSection:
+        """The profile's turn-taking settings."""
+        return self._profile.turn
+
+    def completes(self, text: str) -> bool | None:
+        """Do these words finish the caller's turn, as far as the dialog can tell? (False:
+        a number it waits for is still short; None: no opinion.) See turn_hints."""
+        active = self._active
+        asked = self._flow.slots.get(active.pending) if active and active.pending else None
+        return digits_hint(text, asked, self._flow.slots.values())
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from callbridge.agent.local.brain.base import BrainError, ToolRunner
 from callbridge.agent.local.brain.common import Reprompts, Speech, call_tool, finish_call
 from callbridge.agent.sentences import SentenceSplitter
 from callbridge.core.template import render
-from callbridge.profile import Profile, call_variables
+from callbridge.profile import Profile, TurnSection, call_variables
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,11 @@ class LlmBrain:
 
     def apology(self) -> str:
         return render(self._profile.apology, self._vars)
+
+    @property
+    def turn_section(self) -> TurnSection:
+        """The profile's turn-taking settings (the agent applies them at the call's start)."""
+        return self._profile.turn
 
     @property
     def fallback(self) -> str:

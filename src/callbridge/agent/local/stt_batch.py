@@ -1,0 +1,93 @@
+"""Transcriptions of several calls in one batch (more calls per core).
+
+Calls that stop talking at the same moment all need Whisper at once, and Whisper runs one
+transcription at a time (one CTranslate2 replica: two on two cores are no faster). Rather
+than queue them, `SttBatcher` hands whatever is waiting to `WhisperStt.transcribe_many` as
+one batch: one thread drains the queue, so a lone call is transcribed at once as before,
+and the calls that arrive while it runs go together in the next batch (~25 % less CPU than
+one by one on this machine). A transcription cancelled before its batch starts is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any, Final, Protocol
+
+MAX_BATCH: Final = 6
+
+
+class ManyStt(Protocol):
+    def transcribe(self, pcm16k: bytes) -> Any: ...
+
+    def transcribe_many(self, utterances: Sequence[bytes]) -> Sequence[Any]: ...
+
+
+_Item = tuple[bytes, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+class SttBatcher:
+    def __init__(self, stt: ManyStt, max_batch: int = MAX_BATCH) -> None:
+        self.stt = stt
+        self._max = max_batch
+        self._queue: list[_Item] = []
+        self._lock = threading.Lock()
+        self._draining = False
+        self.batches: list[int] = []  # sizes of the last batches (for the benchmark)
+
+    async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            self._queue.append((pcm16k, future, loop))
+            start, self._draining = not self._draining, True
+        if start:
+            loop.run_in_executor(executor, self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+                if not batch:
+                    self._draining = False
+                    return
+            live = [item for item in batch if not item[1].cancelled()]
+            if not live:
+                continue
+            self.batches = [*self.batches[-99:], len(live)]
+            try:
+                results = list(self.stt.transcribe_many([pcm for pcm, _, _ in live]))
+            except Exception as exc:  # every caller of this batch gets the error
+                for _, future, loop in live:
+                    loop.call_soon_threadsafe(_settle, future, None, exc)
+                continue
+            for (_, future, loop), result in zip(live, results, strict=True):
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+_batchers: dict[int, SttBatcher] = {}
+_lock = threading.Lock()
+
+
+def batched(stt: Any) -> Any:
+    """The process's batcher for this Whisper model (one per model), or `stt` itself if it
+    cannot transcribe in batches (fakes in tests)."""
+    if not hasattr(stt, "transcribe_many"):
+        return stt
+    with _lock:
+        batcher = _batchers.get(id(stt))
+        if batcher is None or batcher.stt is not stt:
+            batcher = _batchers[id(stt)] = SttBatcher(stt)
+    return batcher

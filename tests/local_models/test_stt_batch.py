@@ -1,0 +1,63 @@
+"""Several calls' transcriptions in one Whisper batch give what one by one gives."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from callbridge.agent.local.stt import WhisperStt
+from callbridge.agent.local.stt_batch import SttBatcher, batched
+from tests.local_models.audio import silence, speech16k
+
+PHRASES = [
+    "What are your opening hours?",
+    "Where is my order?",
+    "Four five one two.",
+    "Can you recommend a Japanese restaurant?",
+]
+
+
+def _audio(text: str) -> bytes:
+    return silence(200) + speech16k(text, pitch=1.15) + silence(200)
+
+
+def test_a_batch_hears_what_one_by_one_hears(stt: WhisperStt) -> None:
+    audio = [_audio(t) for t in PHRASES] + [b""]
+    alone = [stt.transcribe(a).text for a in audio]
+    together = [r.text for r in stt.transcribe_many(audio)]
+    assert together == alone
+    assert together[-1] == "" and "opening hours" in together[0].lower()
+
+
+class Recording:
+    """Stands in for Whisper: records the batches it is given; the first waits for `go`."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.go = threading.Event()
+        self.busy = threading.Event()
+
+    def transcribe(self, pcm16k: bytes) -> str:
+        return str(len(pcm16k))
+
+    def transcribe_many(self, utterances: Sequence[bytes]) -> list[str]:
+        self.busy.set()
+        self.go.wait(5)
+        self.batches.append(len(utterances))
+        return [str(len(u)) for u in utterances]
+
+
+async def test_calls_that_stop_together_share_a_batch() -> None:
+    stt = Recording()
+    batcher = SttBatcher(stt)
+    pool = ThreadPoolExecutor(1)
+    first = asyncio.ensure_future(batcher.transcribe_async(bytes(2), pool))
+    await asyncio.to_thread(stt.busy.wait, 5)  # the first is being transcribed (alone) ...
+    rest = [asyncio.ensure_future(batcher.transcribe_async(bytes(n), pool)) for n in (4, 6)]
+    await asyncio.sleep(0)  # ... while two more calls stop talking
+    stt.go.set()
+    assert await asyncio.gather(first, *rest) == ["2", "4", "6"]
+    assert stt.batches == [1, 2]
+    assert batched(stt) is batched(stt) and batched(object()) is not None
