@@ -45,20 +45,22 @@ async def test_the_lead_grows_with_the_spread_up_to_its_ceiling() -> None:
     async def send(chunk: bytes) -> None:
         sent.append(len(chunk) * 1000 // (2 * RATE))
 
-    p = Playout(send, RATE, chunk_ms=20, lead_ms=60, max_lead_ms=200, clock=clock)
-    assert p.lead_ms == 60
-    for i in range(50):
-        p.arrivals.arrived(clock.now() + i * 0.02 + (0.08 if i == 25 else 0.0), 20)
+    p = Playout(send, RATE, chunk_ms=20, lead_ms=60, max_lead_ms=300, clock=clock)
+    # A path not known yet (the greeting plays before the caller's frames tell anything):
+    # a rough lead until two seconds of them have arrived.
+    assert p.lead_ms == 200
+    for i in range(110):
+        p.arrivals.arrived(clock.now() + i * 0.02 + (0.08 if i == 105 else 0.0), 20)
     assert 139 <= p.lead_ms <= 141  # 60 + the 80 ms spread
-    for i in range(50, 100):
-        p.arrivals.arrived(clock.now() + i * 0.02 + (0.5 if i == 75 else 0.0), 20)
-    assert p.lead_ms == 200  # capped
-    # With that lead, a reply's first 200 ms leave at once, in one message.
+    for i in range(110, 160):
+        p.arrivals.arrived(clock.now() + i * 0.02 + (0.5 if i == 150 else 0.0), 20)
+    assert p.lead_ms == 300  # capped
+    # With that lead, a reply's first 300 ms leave at once, in one message.
     task = asyncio.create_task(p.run())
     p.start_reply()
     p.enqueue(bytes(frame_bytes(RATE, 1000)))
     await clock.settle()
-    assert sent[0] == 200 and sum(sent) <= 220
+    assert sent[0] == 300 and sum(sent) <= 320
     task.cancel()
 
 
@@ -93,3 +95,15 @@ async def test_held_audio_waits_for_the_new_leg_and_then_plays() -> None:
     await clock.advance(0.5)
     assert sum(sent) == 400 and held < 400
     task.cancel()
+
+
+def test_a_reopened_stream_keeps_what_the_path_showed() -> None:
+    jitter = ArrivalJitter()
+    for i in range(100):
+        jitter.arrived(i * 0.02 + (0.09 if i == 50 else 0.0), 20)
+    before = jitter.spread_ms
+    jitter.restart()  # a new socket over the same network
+    assert jitter.observed_s == 0 and jitter.spread_ms == before
+    for i in range(20):
+        jitter.arrived(10.0 + i * 0.02, 20)
+    assert jitter.spread_ms >= before

@@ -20,12 +20,24 @@ class ArrivalJitter:
         self._media_s = 0.0  # stream time of the frames seen so far
         self._start: float | None = None  # arrival time of the first frame
         self._buckets: deque[tuple[int, float, float]] = deque()  # (second, min, max)
+        self._second_base = 0  # bucket numbers go on across a restart
 
     def reset(self) -> None:
-        """A new stream (a reopened media socket): its timeline starts afresh."""
+        """Forget everything (a new path)."""
+        self.restart()
+        self._buckets.clear()
+
+    def restart(self) -> None:
+        """A new stream over the same path (a reopened media socket): its timeline starts
+        afresh, and what the path showed so far still counts."""
         self._media_s = 0.0
         self._start = None
-        self._buckets.clear()
+        self._second_base = self._buckets[-1][0] + 1 if self._buckets else 0
+
+    @property
+    def observed_s(self) -> float:
+        """Seconds of stream seen since the last (re)start."""
+        return self._media_s
 
     def arrived(self, now: float, frame_ms: float) -> None:
         """A frame of `frame_ms` of audio arrived at `now` (seconds, any monotonic clock)."""
@@ -34,7 +46,7 @@ class ArrivalJitter:
         # Transit variation: how much later than the steady cadence this frame came.
         offset = (now - self._start) - self._media_s
         self._media_s += frame_ms / 1000.0
-        second = int(self._media_s)
+        second = self._second_base + int(self._media_s)
         if self._buckets and self._buckets[-1][0] == second:
             _, low, high = self._buckets[-1]
             self._buckets[-1] = (second, min(low, offset), max(high, offset))

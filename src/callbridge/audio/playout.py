@@ -21,6 +21,11 @@ from callbridge.audio.jitter import ArrivalJitter
 from callbridge.audio.pcm import duration_ms, frame_bytes
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
 
+# Until this much of the caller's stream has arrived, the lead is at least
+# UNKNOWN_PATH_LEAD_MS (within the ceiling): the jitter of a path is not yet known.
+LEARN_S = 2.0
+UNKNOWN_PATH_LEAD_MS = 200.0
+
 
 class Playout:
     def __init__(
@@ -66,8 +71,13 @@ class Playout:
     @property
     def lead_ms(self) -> float:
         """How far ahead of the caller's ear audio leaves now."""
-        spread = self.arrivals.spread_ms if self._max_lead_ms > self._base_lead_ms else 0.0
-        return min(self._max_lead_ms, self._base_lead_ms + spread)
+        if self._max_lead_ms <= self._base_lead_ms:
+            return self._base_lead_ms  # a fixed lead
+        lead = self._base_lead_ms + self.arrivals.spread_ms
+        if self.arrivals.observed_s < LEARN_S:
+            # The path is not known yet (the greeting plays at once): assume a rough one.
+            lead = max(lead, UNKNOWN_PATH_LEAD_MS)
+        return min(self._max_lead_ms, lead)
 
     @property
     def speaking(self) -> bool:
@@ -104,9 +114,9 @@ class Playout:
         self._open.clear()
 
     def resume(self) -> None:
-        """A new media leg: ACS's buffer behind it starts empty, and the arrivals afresh."""
+        """A new media leg: ACS's buffer behind it starts empty; the path is the same."""
         self._play_end = min(self._play_end, self._now())
-        self.arrivals.reset()
+        self.arrivals.restart()
         self._open.set()
 
     async def run(self) -> None:
