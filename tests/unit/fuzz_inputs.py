@@ -23,17 +23,35 @@ class Raw(str):
 
 
 def to_json(value: Any, *, ascii_only: bool = True) -> str:
-    if isinstance(value, Raw):
-        return str(value)
-    if isinstance(value, dict):
-        items = (
-            json.dumps(str(k), ensure_ascii=ascii_only) + ":" + to_json(v, ascii_only=ascii_only)
-            for k, v in value.items()
-        )
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(to_json(v, ascii_only=ascii_only) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=ascii_only)
+    """`value` as JSON text, iteratively: generated nesting may go deeper than Python's
+    recursion limit allows a recursive encoder (json.dumps) to follow."""
+    out: list[str] = []
+    # Work items: a value to write, or a literal piece of text (the punctuation between).
+    stack: list[tuple[bool, Any]] = [(False, value)]
+    while stack:
+        literal, item = stack.pop()
+        if literal:
+            out.append(item)
+        elif isinstance(item, Raw):
+            out.append(str(item))
+        elif isinstance(item, dict):
+            parts: list[tuple[bool, Any]] = [(True, "{")]
+            for i, (k, v) in enumerate(item.items()):
+                key = json.dumps(str(k), ensure_ascii=ascii_only)
+                parts += [(True, ("," if i else "") + key + ":"), (False, v)]
+            parts.append((True, "}"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, list):
+            parts = [(True, "[")]
+            for i, v in enumerate(item):
+                if i:
+                    parts.append((True, ","))
+                parts.append((False, v))
+            parts.append((True, "]"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(json.dumps(item, ensure_ascii=ascii_only))
+    return "".join(out)
 
 
 # How a JSON document goes on the wire: escaped ASCII (a lone surrogate as "\ud800"), or

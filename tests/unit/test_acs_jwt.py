@@ -30,7 +30,9 @@ def _jwks(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
 
 def _token(key: rsa.RSAPrivateKey = KEY, kid: str = "k1", **claims: Any) -> str:
     now = int(time.time())
-    body = {"iss": ISS, "aud": AUD, "iat": now, "nbf": now, "exp": now + 300, **claims}
+    # Valid for a day: the parametrised tokens are made when the tests are collected, and
+    # a long suite reaches them many minutes later.
+    body = {"iss": ISS, "aud": AUD, "iat": now, "nbf": now, "exp": now + 86400, **claims}
     return "Bearer " + jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
 
 

@@ -23,6 +23,7 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import re
 import tempfile
 import uuid
@@ -63,10 +64,17 @@ MAX_DEPTH = 32
 MAX_WS_MESSAGE = 65536
 ENDING_CALLBACKS = {"CallDisconnected", "MediaStreamingFailed", "AnswerFailed"}
 
-# Examples (one request, one upgrade, or one batch of frames each): 5,100 in all.
-GRID_BYTES, GRID_JSON, GRID_NEAR_VALID, GRID_UNAUTHORISED = 600, 400, 700, 400
-CALLBACK_BODIES, CALLBACK_FORGED = 900, 600
-MEDIA_FRAMES, MEDIA_UPGRADES = 900, 600
+# Examples (one request, one upgrade, or one batch of frames each): 5,100 in all, times
+# CALLBRIDGE_FUZZ_SCALE for a long run (20: 102,000; README, "Tests and benchmarks").
+SCALE = max(1, int(os.environ.get("CALLBRIDGE_FUZZ_SCALE", "1")))
+GRID_BYTES, GRID_JSON, GRID_NEAR_VALID, GRID_UNAUTHORISED = (
+    600 * SCALE,
+    400 * SCALE,
+    700 * SCALE,
+    400 * SCALE,
+)
+CALLBACK_BODIES, CALLBACK_FORGED = 900 * SCALE, 600 * SCALE
+MEDIA_FRAMES, MEDIA_UPGRADES = 900 * SCALE, 600 * SCALE
 
 T = TypeVar("T")
 
