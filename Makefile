@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean browser deploy-check
+.PHONY: run test lint typecheck unit bench clean browser haproxy deploy-check
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -58,7 +58,14 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
 
-unit: $(STAMP) browser
+# The multi-replica tests put Debian's HAProxy in front of the replicas (docs/scale-out.md).
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { \
+	  echo "installing Debian's haproxy for the multi-replica tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } \
+	  || { echo "could not install haproxy: run 'apt-get install -y haproxy' as root"; exit 1; }; }
+
+unit: $(STAMP) browser haproxy
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck deploy-check unit

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import psutil
 
 from callbridge.emulator import CallReport, CallScript, NetworkConditions
 from callbridge.testing.service_process import free_port, service_process
+from goals import report  # bench/goals.py, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,19 +199,7 @@ def main() -> int:
         "agent_bytes_lost": ("<=", 0),
         "underruns_per_400_replies": ("<=", 5),
     }
-    width = max(len(k) for k in result)
-    print(f"{'metric':<{width}}  {'value':>12}  goal")
-    for name, value in result.items():
-        goal = goals.get(name)
-        mark = ""
-        if goal and isinstance(value, int | float):
-            op, target = goal
-            ok = value <= target if op == "<=" else value < target
-            mark = f"{op} {target}  {'ok' if ok else 'MISSED'}"
-        print(f"{name:<{width}}  {value!s:>12}  {mark}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
-    print(f"\nJSON: {args.json}")
+    report(result, goals, args.json)
     return 0
 
 

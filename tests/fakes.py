@@ -14,6 +14,8 @@ class FakeControl:
         self.answers: list[tuple[str, str, str, str]] = []
         self.rejects: list[tuple[str, str]] = []
         self.hang_ups: list[str] = []
+        self.media_restarts: list[str] = []
+        self.media_stops: list[str] = []
         self.transfers: list[tuple[str, str, dict[str, str]]] = []
         self.answer_delay_s = answer_delay_s
         self.answered = asyncio.Event()
@@ -31,6 +33,12 @@ class FakeControl:
 
     async def hang_up(self, call_connection_id: str) -> None:
         self.hang_ups.append(call_connection_id)
+
+    async def start_media_streaming(self, call_connection_id: str) -> None:
+        self.media_restarts.append(call_connection_id)
+
+    async def stop_media_streaming(self, call_connection_id: str) -> None:
+        self.media_stops.append(call_connection_id)
 
     async def transfer(self, call_connection_id: str, target: str, context: dict[str, str]) -> None:
         self.transfers.append((call_connection_id, target, context))

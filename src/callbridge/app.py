@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -26,6 +26,15 @@ from callbridge.telephony.browser.routes import browser_phone_router
 from callbridge.web.routes import console_router
 
 log = logging.getLogger(__name__)
+
+STEP_S = 15.0  # the longest any one step of the shutdown may take
+
+
+async def _bounded(what: str, step: Awaitable[object], within_s: float) -> None:
+    try:
+        await asyncio.wait_for(step, within_s)
+    except TimeoutError:
+        log.error("stopping: %s took over %g s; going on without it", what, within_s)
 
 
 def create_app(
@@ -82,12 +91,15 @@ def create_app(
         if otel is not None:
             otel.attach_logging()  # after the service's logging is set up
         yield
-        await browser.shutdown()
-        await edge.shutdown()
-        await records.stop()  # after the calls: their ends are written, nothing is lost
-        if otel is not None:
-            await asyncio.to_thread(otel.shutdown)  # flushes the last calls' telemetry
-        await shared.close()
+        # Each step bounded, and named in the log if it runs out: the process must exit in
+        # bounded time whatever a peer does (records are journaled, so nothing is lost).
+        await _bounded("ending browser calls", browser.shutdown(), STEP_S)
+        await _bounded("ending ACS calls", edge.shutdown(), STEP_S)
+        # After the calls: their ends are written, nothing is lost.
+        await _bounded("flushing the records", records.stop(), STEP_S)
+        if otel is not None:  # flushes the last calls' telemetry
+            await _bounded("flushing telemetry", asyncio.to_thread(otel.shutdown), STEP_S)
+        await _bounded("closing the shared state", shared.close(), STEP_S)
 
     app = FastAPI(title="callbridge", version=__version__, lifespan=lifespan)
     app.state.edge = edge
@@ -101,7 +113,13 @@ def create_app(
     async def drain() -> None:
         """SIGTERM: stop taking calls (readiness fails), tell each caller, end the calls,
         then let the server stop; the lifespan's shutdown flushes the records."""
+        registry.draining = True  # readiness fails from now on
+        if edge.replicas is not None:  # other replicas take the calls on (docs/scale-out.md)
+            await edge.replicas.hand_over_all(settle_s=settings.drain_settle_s)
+            await registry.wait_empty(settings.drain_settle_s + 5.0)
         late = await registry.drain(settings.drain_timeout_s)
+        if edge.replicas is not None:
+            await edge.replicas.going()
         if late:
             log.warning("%d call(s) ended without their notice at the drain bound", late)
 

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1
     )
     max_calls_total: int | None = Field(default=None, ge=1)
+    # A stopping replica waits this long (the balancer's health-check interval × its fall
+    # count) before handing its calls over, so their new media sockets land elsewhere.
+    drain_settle_s: float = Field(default=1.0, ge=0, le=30)
     media_connect_timeout_s: float = Field(default=15.0, gt=0)
     idle_timeout_s: float = Field(default=30.0, gt=0)
     max_call_duration_s: float = Field(default=3600.0, gt=0)

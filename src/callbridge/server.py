@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
 from typing import Any
@@ -18,6 +19,8 @@ from callbridge.http_timeouts import quiet_timeouts, timed_http_protocol
 # call holds one media WebSocket for its whole length, and ACS callbacks, Event Grid
 # deliveries and idle kept-alive connections come and go beside it: 4 per call slot
 # covers those with room to spare, 512 more the console, the API, probes and scrapes.
+log = logging.getLogger(__name__)
+
 CONNECTIONS_PER_CALL = 4
 CONNECTIONS_HEADROOM = 512
 
@@ -66,10 +69,28 @@ class DrainingServer(uvicorn.Server):
         loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit(drain)))
 
     async def _drain_then_exit(self, drain: Drain) -> None:
+        asyncio.get_running_loop().create_task(_report_slow_stop())
         try:
             await drain()
         finally:
             self.should_exit = True
+
+
+SLOW_STOP_S = 20.0
+
+
+async def _report_slow_stop() -> None:
+    """A stop that takes long says what it is waiting for, every `SLOW_STOP_S` seconds: the
+    pending tasks and where each one waits (an orchestrator's kill follows otherwise, and
+    nothing would tell why)."""
+    me = asyncio.current_task()
+    while True:
+        await asyncio.sleep(SLOW_STOP_S)
+        waiting = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        lines = []
+        for task in waiting[:40]:
+            lines.append(f"{task.get_name()}: {_awaiting(task.get_coro())}")
+        log.warning("still stopping; %d task(s) pending:\n  %s", len(waiting), "\n  ".join(lines))
 
 
 class EmbeddedServer(DrainingServer):
@@ -114,3 +135,23 @@ def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) 
     )
     drain = getattr(app.state, "drain", None)
     return EmbeddedServer(config, drain) if embedded else DrainingServer(config, drain)
+
+
+def _awaiting(coro: object) -> str:
+    """Where a coroutine waits: its chain of awaits, outermost first."""
+    where = []
+    for _ in range(30):
+        frame = (
+            getattr(coro, "cr_frame", None)
+            or getattr(coro, "gi_frame", None)
+            or getattr(coro, "ag_frame", None)
+        )
+        if frame is None:
+            break
+        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+            or getattr(coro, "ag_await", None)
+        )
+    return " -> ".join(where) or type(coro).__name__

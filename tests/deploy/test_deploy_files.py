@@ -29,11 +29,6 @@ def _seconds(value: str) -> float:
     return float(value.removesuffix("s"))
 
 
-# Set by the deployment files before the service reads it: the replicas' shared call state
-# is being added beside this (docs/deploy.md, "Before the shared call state lands").
-COMING = {"CALLBRIDGE_REDIS_URL"}
-
-
 SETTINGS: dict[str, type[BaseSettings]] = {
     "CALLBRIDGE_VOICELIVE_": VoiceLiveSettings,
     "CALLBRIDGE_OPENAI_": OpenAIRealtimeSettings,
@@ -44,7 +39,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 def _settings_var(name: str) -> str:
     prefix = next(p for p in SETTINGS if name.startswith(p))
     field = name.removeprefix(prefix).lower()
-    assert field in SETTINGS[prefix].model_fields or name in COMING, f"{name} is not a setting"
+    assert field in SETTINGS[prefix].model_fields, f"{name} is not a setting"
     return name
 
 

@@ -109,3 +109,30 @@ def test_replicas_must_be_given_one_signing_key() -> None:
     with pytest.raises(Exception, match="redis://host"):
         load_settings(**{**base, "redis_url": "http://nope", "signing_key": "k" * 20})
     assert load_settings(**base, signing_key="k" * 20).redis_url == REDIS_URL
+
+
+async def test_a_calls_event_log_is_read_in_order_from_where_the_last_holder_stopped(
+    redis_prefix: str,
+) -> None:
+    a, b = two(redis_prefix)
+    try:
+        await a.put_call("c1", {"state": "media"}, 60)
+        for n in range(3):
+            await a.append_event("c1", f"e{n}")
+        await b.append_event("c2", "other")
+        got = await a.read_events({"c1": "0", "c2": "0"}, 100)
+        assert [(c, p) for c, _, p in got if c == "c1"] == [
+            ("c1", "e0"),
+            ("c1", "e1"),
+            ("c1", "e2"),
+        ]
+        last = [i for c, i, _ in got if c == "c1"][1]
+        # The next holder carries on after the last event the first one applied.
+        rest = await b.read_events({"c1": last}, 100)
+        assert [p for _, _, p in rest] == ["e2"]
+        assert await b.read_events({"c1": rest[-1][1]}, 50) == []
+        await a.add_line("c1", "caller", "my order is 4512")
+        assert await b.lines("c1") == [("caller", "my order is 4512")]
+    finally:
+        await a.close()
+        await b.close()

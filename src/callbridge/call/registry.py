@@ -78,6 +78,14 @@ class CallRegistry:
         """No room for another call (at the cap, or draining)."""
         return self.draining or len(self.calls) >= self.max_calls
 
+    async def wait_empty(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for every call to be gone; whether they are."""
+        if self.calls:
+            self._empty.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._empty.wait(), timeout_s)
+        return not self.calls
+
     async def drain(self, timeout_s: float) -> int:
         """Stop taking calls, tell each caller and end each call once that has been heard;
         calls still there after `timeout_s` are ended at once. Returns how many were ended
@@ -87,10 +95,7 @@ class CallRegistry:
         log.warning("draining: telling %d call(s) the service is stopping", len(sessions))
         for session in sessions:
             session.drain()
-        if self.calls:
-            self._empty.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._empty.wait(), timeout_s)
+        await self.wait_empty(timeout_s)
         late = list(self.calls.values())
         for session in late:
             await session.end(EndReason(EndCause.SHUTDOWN, "ended by shutdown"), hang_up=True)

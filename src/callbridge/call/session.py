@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CallLimits", "CallSession", "CallStats"]
 
+HANG_UP_TIMEOUT_S = 10.0
+
 
 @dataclass
 class CallStats:
@@ -91,6 +93,8 @@ class CallSession:
         # While a broken media leg may be reopened: resolved with the new leg.
         self._reopened: asyncio.Future[tuple[MediaLeg, asyncio.Event]] | None = None
         self.handing_on = False  # the call is being ended or handed on
+        self.handed_over = False  # another replica holds the call now (telephony/acs/replicas)
+        self.moving = False  # its media is being moved to another replica (a drain)
         self.muted = False
         self.last_caller_activity = clock.now()
         self.last_input = clock.now()
@@ -152,6 +156,17 @@ class CallSession:
         cause = EndCause.TRANSFERRED if self.transferred_to else EndCause.CALLER_HUNG_UP
         await self.end(EndReason(cause, reason), hang_up=False)
 
+    async def hand_over(self, to: str) -> None:
+        """Another replica holds the call now: let go of it here without ending it (no
+        hang-up, no end in the record: the new holder writes that)."""
+        if self.ending is not None:
+            return
+        self.handed_over = True
+        self.ending = EndReason(EndCause.SHUTDOWN, f"handed over to replica {to}")
+        self.state = "moved"
+        self._ended.set()
+        self._stop_tasks()
+
     def disconnected_now(self) -> None:
         self._disconnected.set()
 
@@ -182,14 +197,19 @@ class CallSession:
                 await asyncio.shield(hanging)
             except asyncio.CancelledError:
                 cancelled = True  # finish ending the call, then let the task go
+        self._stop_tasks()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _stop_tasks(self) -> None:
+        """Cancel the call's tasks (not the one ending it); release now if no media runs
+        (else the media's own release does, once its tasks are done)."""
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
         if not self._media_running:
             self._closed()
-        if cancelled:
-            raise asyncio.CancelledError
 
     def _closed(self) -> None:
         """Everything of the call is released: tell whoever holds it (once)."""
@@ -199,9 +219,10 @@ class CallSession:
 
     async def _hang_up(self) -> None:
         try:
-            await self._carrier.hang_up()
+            # Bounded: a telephony API that stalls must not hold the call (or a stop) open.
+            await asyncio.wait_for(self._carrier.hang_up(), HANG_UP_TIMEOUT_S)
         except Exception as exc:
-            log.warning("hang-up failed: %s", exc)
+            log.warning("hang-up failed: %s", exc or type(exc).__name__)
 
     def note_event(self, name: str, **detail: Any) -> None:
         """An event for the record (the edge reports its callbacks here too)."""
@@ -277,6 +298,9 @@ class CallSession:
         two bounds) for the one that comes. A reopened leg to carry on with, or None."""
         limits = self._limits
         if self.ended or self._disconnected.is_set():
+            return None
+        if self.moving:  # the drain closed it: the call goes on on another replica
+            await self.hand_over("another replica")
             return None
         loop = asyncio.get_running_loop()
         reopened: asyncio.Future[tuple[MediaLeg, asyncio.Event]] = loop.create_future()
@@ -376,7 +400,7 @@ class CallSession:
             return
         self.reply_watch = ReplyWatch(self.clock, rescue.reply_timeout_s, self.rescuer.stalled)
         tasks.append(self.spawn(self.reply_watch.run(), "reply-watch"))
-        if self.line.greets:
+        if self.line.greets and not self.info.history:  # (a call taken over: no greeting)
             self.reply_watch.expect("the greeting")
 
     def expect_reply(self, why: str) -> None:

@@ -16,3 +16,6 @@ class CallInfo:
     variables: dict[str, str] = field(default_factory=dict)
     tools: list[dict[str, Any]] = field(default_factory=list)  # function declarations
     line: str = ""  # the name of the line (profile) the call is on
+    # The conversation so far, (role, text) with role caller | agent, when the call was
+    # taken over from another replica (docs/scale-out.md): the agent carries on from it.
+    history: tuple[tuple[str, str], ...] = ()

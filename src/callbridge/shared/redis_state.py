@@ -10,13 +10,17 @@ several deployments and other things too):
 | `callbridge:call:<call id>` | hash: owner, line, state, call connection | the call's \
   maximum duration + 10 min; deleted at its end |
 | `callbridge:calls` | set of the call ids in the directory | entries removed at each call's end |
-| `callbridge:replica:<id>` | a replica's heartbeat | a few seconds, refreshed every second |
+| `callbridge:replica:<id>` | a replica's heartbeat | 1.5 s, refreshed every 0.5 s |
+| `callbridge:events:<call id>` | stream: the call's callback events, in order | as the call |
+| `callbridge:lines:<call id>` | list: the call's transcript, `[role, text]` | as the call entry |
 
 Every operation has a short timeout: a Redis that stalls must not stall a call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from typing import Any
 
@@ -27,6 +31,7 @@ from callbridge.shared.state import SharedStateError
 
 DEFAULT_PREFIX = "callbridge:"
 OP_TIMEOUT_S = 1.0
+_CALL_TTL_S = 6 * 3600  # a call's log and transcript outlive any call (they go at its end)
 
 # All keys absent → set them all with the TTL; atomic, so two replicas racing on the
 # same delivery cannot both win.
@@ -42,6 +47,8 @@ return 1
 
 
 class RedisState:
+    distributed = True
+
     def __init__(self, url: str, replica_id: str, prefix: str = DEFAULT_PREFIX) -> None:
         self.replica_id = replica_id
         self._p = prefix
@@ -52,6 +59,8 @@ class RedisState:
                 socket_connect_timeout=OP_TIMEOUT_S,
                 decode_responses=True,
                 health_check_interval=10,
+                # One reading connection per replica, and short writes per call event.
+                max_connections=400,
             )
         except ValueError as exc:
             raise SharedStateError(f"CALLBRIDGE_REDIS_URL is not a Redis URL: {exc}") from None
@@ -93,20 +102,82 @@ class RedisState:
         )
         return entry or None
 
+    async def set_fields(self, call_id: str, fields: dict[str, str]) -> None:
+        key = f"{self._p}call:{call_id}"
+        mapping: dict[Any, Any] = dict(fields)
+        await self._do("directory update", self._redis.hset(key, mapping=mapping))
+
+    async def call_ids(self) -> list[str]:
+        return sorted(await self._do("directory list", self._redis.smembers(f"{self._p}calls")))
+
+    async def append_event(self, call_id: str, payload: str) -> None:
+        key = f"{self._p}events:{call_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, {"e": payload}, maxlen=1000, approximate=True)
+            pipe.expire(key, _CALL_TTL_S)
+            await self._do("event log", pipe.execute())
+
+    async def read_events(self, after: dict[str, str], block_ms: int) -> list[tuple[str, str, str]]:
+        if not after:
+            await asyncio.sleep(block_ms / 1000)
+            return []
+        streams: dict[Any, Any] = {f"{self._p}events:{c}": i for c, i in after.items()}
+        # A blocking read may outlast the socket timeout: its own, a little longer.
+        op = self._redis.xread(streams, count=100, block=block_ms)
+        try:
+            got: Any = await asyncio.wait_for(op, block_ms / 1000 + OP_TIMEOUT_S)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SharedStateError(f"Redis event read failed: {exc}") from exc
+        skip = len(f"{self._p}events:")
+        return [
+            (str(key)[skip:], str(i), str(f["e"])) for key, entries in got or [] for i, f in entries
+        ]
+
+    async def add_line(self, call_id: str, role: str, text: str) -> None:
+        key = f"{self._p}lines:{call_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps([role, text]))
+            pipe.expire(key, _CALL_TTL_S)
+            await self._do("transcript", pipe.execute())
+
+    async def lines(self, call_id: str) -> list[tuple[str, str]]:
+        raw = await self._do("transcript", self._redis.lrange(f"{self._p}lines:{call_id}", 0, -1))
+        out: list[tuple[str, str]] = []
+        for item in raw:
+            role, text = json.loads(item)
+            out.append((str(role), str(text)))
+        return out
+
     async def drop_call(self, call_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(f"{self._p}call:{call_id}")
+            pipe.delete(f"{self._p}events:{call_id}")
+            pipe.delete(f"{self._p}lines:{call_id}")
             pipe.srem(f"{self._p}calls", call_id)
             await self._do("directory delete", pipe.execute())
 
-    async def heartbeat(self, ttl_s: float) -> None:
-        op = self._redis.set(f"{self._p}replica:{self.replica_id}", "alive", px=int(ttl_s * 1000))
+    async def heartbeat(self, ttl_s: float, state: str = "ready") -> None:
+        op = self._redis.set(f"{self._p}replica:{self.replica_id}", state, px=int(ttl_s * 1000))
         await self._do("heartbeat", op)
 
     async def is_alive(self, replica_id: str) -> bool:
         return bool(
             await self._do("heartbeat read", self._redis.exists(f"{self._p}replica:{replica_id}"))
         )
+
+    async def alive_replicas(self) -> set[str]:
+        pattern = f"{self._p}replica:*"
+        ready: set[str] = set()
+        try:
+            async for key in self._redis.scan_iter(match=pattern, count=100):
+                if await self._redis.get(key) == "ready":
+                    ready.add(str(key).removeprefix(f"{self._p}replica:"))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SharedStateError(f"Redis replica list failed: {exc}") from exc
+        return ready
+
+    async def stop_heartbeat(self) -> None:
+        await self._do("heartbeat", self._redis.delete(f"{self._p}replica:{self.replica_id}"))
 
     async def active_calls(self) -> int:
         return int(await self._do("count", self._redis.scard(f"{self._p}calls")))

@@ -23,6 +23,7 @@ class SharedStateError(Exception):
 
 class SharedState(Protocol):
     replica_id: str
+    distributed: bool  # other replicas may hold calls: callbacks go through the shared log
 
     async def claim(self, keys: list[str], ttl_s: float) -> bool:
         """True (and all `keys` are taken for `ttl_s`) if none was taken before."""
@@ -37,10 +38,36 @@ class SharedState(Protocol):
 
     async def drop_call(self, call_id: str) -> None: ...
 
-    async def heartbeat(self, ttl_s: float) -> None:
-        """This replica is alive for `ttl_s` more seconds."""
+    async def set_fields(self, call_id: str, fields: dict[str, str]) -> None:
+        """Update fields of an existing directory entry (its owner unchanged)."""
+
+    async def call_ids(self) -> list[str]:
+        """Every call in the directory."""
+
+    async def append_event(self, call_id: str, payload: str) -> None:
+        """Add a callback event to the call's log, in arrival order."""
+
+    async def read_events(self, after: dict[str, str], block_ms: int) -> list[tuple[str, str, str]]:
+        """(call id, event id, payload) of the events of the calls in `after` (call id ->
+        the last event id read, "0": from the start), waiting up to `block_ms` for one;
+        one command for every call, so a replica holds one reading connection."""
+
+    async def add_line(self, call_id: str, role: str, text: str) -> None:
+        """One line of the call's transcript, for whoever holds the call next."""
+
+    async def lines(self, call_id: str) -> list[tuple[str, str]]: ...
+
+    async def heartbeat(self, ttl_s: float, state: str = "ready") -> None:
+        """This replica is alive for `ttl_s` more seconds, and ready for calls or
+        draining (alive: its calls are its own; draining: it takes no more)."""
 
     async def is_alive(self, replica_id: str) -> bool: ...
+
+    async def alive_replicas(self) -> set[str]:
+        """Every replica whose heartbeat is current and which is ready for calls."""
+
+    async def stop_heartbeat(self) -> None:
+        """This replica is going: the others stop counting on it at once."""
 
     async def active_calls(self) -> int:
         """Calls in the directory, every replica's."""
@@ -50,6 +77,8 @@ class SharedState(Protocol):
 
 class MemoryState:
     """One process: the state is this process's own (keys expire lazily)."""
+
+    distributed = False
 
     def __init__(self, replica_id: str = "local") -> None:
         self.replica_id = replica_id
@@ -83,11 +112,36 @@ class MemoryState:
     async def drop_call(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
 
-    async def heartbeat(self, ttl_s: float) -> None:
+    async def set_fields(self, call_id: str, fields: dict[str, str]) -> None:
+        if call_id in self._calls:
+            self._calls[call_id].update(fields)
+
+    async def call_ids(self) -> list[str]:
+        return list(self._calls)
+
+    async def append_event(self, call_id: str, payload: str) -> None:
+        raise SharedStateError("one replica: callbacks are applied where they arrive")
+
+    async def read_events(self, after: dict[str, str], block_ms: int) -> list[tuple[str, str, str]]:
+        return []
+
+    async def add_line(self, call_id: str, role: str, text: str) -> None:
+        return None
+
+    async def lines(self, call_id: str) -> list[tuple[str, str]]:
+        return []
+
+    async def heartbeat(self, ttl_s: float, state: str = "ready") -> None:
         return None
 
     async def is_alive(self, replica_id: str) -> bool:
         return replica_id == self.replica_id
+
+    async def alive_replicas(self) -> set[str]:
+        return {self.replica_id}
+
+    async def stop_heartbeat(self) -> None:
+        return None
 
     async def active_calls(self) -> int:
         return len(self._calls)

@@ -173,7 +173,8 @@ class LocalAgent:
             self._segmenter = self._new_segmenter()
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
-        greeting = self._brain.greeting()
+        # A call taken over from another replica (docs/scale-out.md) was greeted there.
+        greeting = self._brain.greeting() if not call.history else ""
         if greeting:
             self._start_reply(lambda: self._say_all([greeting]))
 

@@ -51,6 +51,10 @@ class RealtimeAgent(ServerEvents):
     # --- AgentSession ----------------------------------------------------------------------
     async def start(self, call: CallInfo) -> None:
         self._info = call
+        # A call taken over from another replica: its conversation seeds the first session
+        # as after a lost connection, and there is no greeting.
+        for role, text in call.history:
+            self._conv.entries.append(Entry("user" if role == "caller" else "assistant", text=text))
         self._rate = call.sample_rate
         self._to_model = StreamResampler(call.sample_rate, MODEL_RATE)
         self._from_model = StreamResampler(MODEL_RATE, call.sample_rate)
@@ -149,7 +153,7 @@ class RealtimeAgent(ServerEvents):
 
     # --- the connection ----------------------------------------------------------------------
     async def _supervise(self) -> None:
-        first = True
+        first = not self._conv.entries
         loop = asyncio.get_running_loop()
         while not self._closed:
             began = loop.time()

@@ -29,6 +29,10 @@ class CallControlError(Exception):
     """Call Automation refused or failed an operation."""
 
 
+class CallGone(CallControlError):
+    """Call Automation does not know the call (any more): it has ended."""
+
+
 class CallControl(Protocol):
     async def answer(
         self, incoming_call_context: str, callback_url: str, media_url: str, audio_format: str
@@ -52,6 +56,12 @@ class CallControl(Protocol):
     ) -> None: ...
 
     async def leave(self, call_connection_id: str) -> None: ...
+
+    async def start_media_streaming(self, call_connection_id: str) -> None:
+        """Ask ACS to (re)open the call's media socket to the answer's transport URL."""
+
+    async def stop_media_streaming(self, call_connection_id: str) -> None:
+        """Ask ACS to close the call's media socket (the call goes on)."""
 
     async def start_recording(self, call_connection_id: str, callback_url: str) -> str: ...
 
@@ -206,6 +216,28 @@ class AcsCallControl:
             log.info("leave: call already gone")
         except HttpResponseError as exc:
             raise CallControlError(f"leaving failed: {exc.status_code} {exc.message}") from exc
+
+    async def stop_media_streaming(self, call_connection_id: str) -> None:
+        conn = self._client.get_call_connection(call_connection_id)
+        try:
+            await conn.stop_media_streaming(operation_context="callbridge-handover")
+        except ResourceNotFoundError as exc:
+            raise CallGone(f"the call is over: {exc.message}") from exc
+        except HttpResponseError as exc:
+            raise CallControlError(
+                f"stop media streaming failed: {exc.status_code} {exc.message}"
+            ) from exc
+
+    async def start_media_streaming(self, call_connection_id: str) -> None:
+        conn = self._client.get_call_connection(call_connection_id)
+        try:
+            await conn.start_media_streaming(operation_context="callbridge-failover")
+        except ResourceNotFoundError as exc:
+            raise CallGone(f"the call is over: {exc.message}") from exc
+        except HttpResponseError as exc:
+            raise CallControlError(
+                f"start media streaming failed: {exc.status_code} {exc.message}"
+            ) from exc
 
     async def start_recording(self, call_connection_id: str, callback_url: str) -> str:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -32,12 +33,13 @@ from callbridge.shared.state import MemoryState
 from callbridge.telephony.acs.call_tokens import CallTokens, TokenClaims, TokenError
 from callbridge.telephony.acs.control import CallControl, CallControlError
 from callbridge.telephony.acs.events import CallEvent, IncomingCall
+from callbridge.telephony.acs.replicas import Replicas, TranscriptKeeper, snapshot
 
 log = logging.getLogger(__name__)
 
 SEEN_TTL_S = 900.0  # Event Grid retries a delivery for up to 24 h, but answers in seconds
-HEARTBEAT_S = 1.0  # how often a replica says it is alive...
-HEARTBEAT_TTL_S = 3.0  # ...and how long after its last word it counts as dead
+HEARTBEAT_S = 0.5  # how often a replica says it is alive...
+HEARTBEAT_TTL_S = 1.5  # ...and how long after its last word it counts as dead
 
 
 class SeenKeys:
@@ -123,6 +125,11 @@ class AcsEdge:
         self.finished: deque[CallSession] = deque(maxlen=200)  # recent ended calls (tests)
         self._seen = SeenKeys()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Other replicas may hold calls: the directory, the event logs, adoption, failover.
+        self.replicas = Replicas(self, self.shared) if self.shared.distributed else None
+        self.heartbeat_stopped = False  # the replica has handed its calls over and is going
+        if self.replicas is not None:
+            self.observers.append(TranscriptKeeper(self.shared, self._spawn))
         self._limits = CallLimits(
             media_connect_timeout_s=settings.media_connect_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
@@ -148,19 +155,77 @@ class AcsEdge:
         path = f"{url.path}/acs/media/{call_id}/{token}"
         return urlunsplit((scheme, url.netloc, path, "", ""))
 
-    def may_reopen_media(self, call_id: str, connection_id: str | None) -> bool:
+    async def may_reopen_media(self, call_id: str, connection_id: str | None) -> bool:
         """Whether a media upgrade, its token already spent, is ACS reopening the broken
-        media socket of a live call: the call waits for one (call/session.py) and the
-        upgrade names the call's own call connection (the JWT, when configured, has been
-        checked before this)."""
+        media socket of a live call: the call waits for one here (call/session.py), or a
+        survivor restarted its media after its owner died (telephony/acs/replicas.py); and
+        the upgrade names the call's own call connection (the JWT, when configured, has
+        been checked before this)."""
         session = self.calls.get(call_id)
+        if session is None:
+            return self.replicas is not None and await self.replicas.may_reattach(
+                call_id, connection_id
+            )
         return (
-            session is not None
-            and session.awaiting_media
+            session.awaiting_media
             and bool(connection_id)
             and bool(session.leg_id)
             and hmac.compare_digest(str(connection_id).encode(), session.leg_id.encode())
         )
+
+    async def session_for_media(self, call_id: str) -> CallSession | None:
+        """The session a media socket for `call_id` runs: held here, or adopted from the
+        replica that answered it (or died holding it)."""
+        session = self.calls.get(call_id)
+        if session is None and self.replicas is not None:
+            session = await self.replicas.adopt(call_id)
+        return session
+
+    def media_started(self, session: CallSession) -> None:
+        if self.replicas is not None and session.leg_id:
+            self._directory(session, "media")
+
+    def resume_session(
+        self, call_id: str, entry: dict[str, str], history: list[tuple[str, str]]
+    ) -> CallSession:
+        """A session for a call another replica answered, from its directory entry."""
+        try:
+            variables = json.loads(entry.get("variables", "{}"))
+        except ValueError:
+            variables = {}
+        callee = entry.get("callee", "")
+        info = CallInfo(
+            call_id=call_id,
+            caller=entry.get("caller", ""),
+            callee=callee,
+            sample_rate=self.settings.sample_rate,
+            correlation_id=entry.get("correlation", ""),
+            variables={str(k): str(v) for k, v in dict(variables).items()},
+            history=tuple(history),
+        )
+        try:
+            line = self.lines.named(entry.get("line", ""))
+        except KeyError:
+            line = self.lines.for_number(callee)
+        carrier = AcsCarrier(self.control, callee)
+        carrier.connection_id = entry.get("connection", "")
+        session = CallSession(
+            info,
+            line,
+            carrier,
+            lines=self.lines,
+            limits=self._limits,
+            observers=self.observers,
+            recordings_dir=self.settings.recordings_dir,
+        )
+        session.leg_id = carrier.connection_id
+        session.transcript.extend(history)
+        self.calls[call_id] = session
+        self._carriers[call_id] = carrier
+        session.on_closed.append(self._closed)
+        self.registry.add(session)
+        session.answered()
+        return session
 
     # --- incoming calls ------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -247,27 +312,32 @@ class AcsEdge:
             return False
 
     async def spend_media_token(self, claims: TokenClaims) -> None:
-        """Use a media token up, once across the service (TokenError if it was used). With
-        the shared state away, this replica's own memory decides."""
+        """Use a media token up, once across the service (TokenError if it was used): in
+        this replica's memory, then in the shared state (with that away, the memory
+        alone decides)."""
+        self.tokens.spend(claims)
         try:
             first = await self.shared.first_use(claims.nonce, claims.expires_at)
         except SharedStateError as exc:
             log.warning("shared state unreachable, media token checked locally: %s", exc)
-            self.tokens.spend(claims)
             return
         if not first:
             raise TokenError("token already used")
 
     # --- the call directory -------------------------------------------------------------
     def _directory(self, session: CallSession, state: str) -> None:
-        fields = {
-            "line": session.line.name,
-            "state": state,
-            "connection": session.leg_id,
-            "caller": session.info.caller,
-        }
+        fields = snapshot(session, state)
         ttl = self.settings.max_call_duration_s + 600
         self._spawn(self._shared_op(self.shared.put_call(session.call_id, fields, ttl)))
+
+    async def _leave_directory(self, call_id: str) -> None:
+        """The call ended here: out of the directory, unless another replica holds it."""
+        try:
+            entry = await self.shared.get_call(call_id)
+            if entry is None or entry.get("owner") in (None, self.shared.replica_id):
+                await self.shared.drop_call(call_id)
+        except SharedStateError as exc:
+            log.warning("call directory not updated: %s", exc)
 
     async def _shared_op(self, op: Coroutine[Any, Any, None]) -> None:
         try:
@@ -280,7 +350,9 @@ class AcsEdge:
         warned = False
         while True:
             try:
-                await self.shared.heartbeat(HEARTBEAT_TTL_S)
+                if not self.heartbeat_stopped:
+                    state = "draining" if self.registry.draining else "ready"
+                    await self.shared.heartbeat(HEARTBEAT_TTL_S, state)
                 warned = False
             except SharedStateError as exc:
                 if not warned:
@@ -289,8 +361,12 @@ class AcsEdge:
             await asyncio.sleep(HEARTBEAT_S)
 
     def start(self) -> None:
-        """Begin the replica's background work (its heartbeat)."""
+        """Begin the replica's background work (its heartbeat; with other replicas, the
+        watch for calls that moved away or lost their owner)."""
         self._spawn(self._heartbeat())
+        if self.replicas is not None:
+            self._spawn(self.replicas.watch())
+            self._spawn(self.replicas.pump())
 
     def _record_rejected(self, ev: IncomingCall) -> None:
         """A call turned away still gets a record: the history and the analytics must show
@@ -318,6 +394,12 @@ class AcsEdge:
 
     async def _answer(self, session: CallSession, ev: IncomingCall) -> None:
         call_id_var.set(session.call_id)
+        if self.replicas is not None:
+            # In the directory before ACS hears of the call: its media socket may land on
+            # another replica the moment the call connects.
+            fields = snapshot(session, "answering")
+            ttl = self.settings.max_call_duration_s + 600
+            await self._shared_op(self.shared.put_call(session.call_id, fields, ttl))
         started = time.perf_counter()
         try:
             answered = await self.control.answer(
@@ -350,7 +432,10 @@ class AcsEdge:
         )
         if not session.ended:
             session.answered()
-            self._directory(session, "answered")
+            if self.replicas is not None:
+                fields = snapshot(session, "answered")
+                await self._shared_op(self.shared.set_fields(session.call_id, fields))
+                self.replicas.read_events(session)
 
     async def _start_recording(self, session: CallSession) -> None:
         try:
@@ -365,59 +450,76 @@ class AcsEdge:
         session.note_event("recording_started", recording_id=rec)
 
     def _closed(self, session: CallSession) -> None:
-        if session.leg_id:
-            self._spawn(self._shared_op(self.shared.drop_call(session.call_id)))
+        if session.leg_id and not session.handed_over:
+            self._spawn(self._leave_directory(session.call_id))
         self._carriers.pop(session.call_id, None)
         if self.calls.pop(session.call_id, None) is not None:
             self.counters["ended"] += 1
             self.finished.append(session)
 
     # --- callbacks ------------------------------------------------------------------------
-    async def on_callbacks(self, call_id: str, events: list[CallEvent]) -> None:
+    async def on_callbacks(self, call_id: str, events: list[CallEvent]) -> bool:
+        """Take a delivery of callbacks; False if they could not be taken (a call held by
+        another replica while the shared log is unreachable: ACS should retry)."""
         session = self.calls.get(call_id)
+        fresh: list[CallEvent] = []
         for ev in events:
+            key = f"cb:{ev.event_id}"
+            if self._seen.add_if_new(key) and await self._first_anywhere([key]):
+                fresh.append(ev)
+        if self.replicas is not None and fresh:
+            # Whoever holds the call applies them, in order, from its log.
+            if await self.replicas.log_events(call_id, fresh):
+                return True
+            if session is None:
+                return False
+        for ev in fresh:
             if session is None:
                 log.info("%s for a call that has ended: acknowledged", ev.name)
                 continue
-            key = f"cb:{ev.event_id}"
-            if not self._seen.add_if_new(key) or not await self._first_anywhere([key]):
-                continue
-            result = ""
-            if ev.code is not None:
-                result = f" ({ev.code}/{ev.sub_code}{' ' + ev.message if ev.message else ''})"
-            log.info("ACS event %s%s", ev.name, result)
-            session.note_event(ev.name, code=ev.code, sub_code=ev.sub_code, message=ev.message)
-            if ev.name == "CallConnected":
-                session.connected()
-                if session.policy.record_acs:
-                    self._spawn(self._start_recording(session))
-            elif ev.name == "CallDisconnected":
-                await session.disconnected(f"call disconnected{result}")
-            elif ev.name == "CallTransferAccepted":
-                log.info("transfer accepted by %s", session.transferred_to)
-            elif ev.name in ("CallTransferFailed", "AddParticipantFailed"):
-                session.transfer_failed(f"{ev.name}{result}")
-            elif ev.name == "AddParticipantSucceeded":
-                who = ev.data.get("participant")
-                raw = who.get("rawId", "") if isinstance(who, dict) else ""
-                session.participant_added(str(raw).removeprefix("4:"))
-            elif ev.name == "RecordingStateChanged":
-                log.info("ACS recording is %s", ev.data.get("state"))
-            elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):
-                cause = EndCause.MEDIA_FAILED if ev.name == "MediaStreamingFailed" else None
-                reason = EndReason(cause or EndCause.ANSWER_FAILED, f"{ev.name}{result}")
-                await session.end(reason, hang_up=ev.name != "AnswerFailed")
-            elif ev.name in (
-                "ParticipantsUpdated",
-                "MediaStreamingStarted",
-                "MediaStreamingStopped",
-                "PlayCompleted",
-                "PlayFailed",
-                "PlayCanceled",
-            ):
-                pass
-            else:
-                log.info("event %s not handled", ev.name)
+            await self.apply_callback(session, ev)
+        return True
+
+    async def apply_callback(self, session: CallSession, ev: CallEvent) -> None:
+        """One callback event, applied to the call it is for."""
+        if session.ended:
+            return
+        result = ""
+        if ev.code is not None:
+            result = f" ({ev.code}/{ev.sub_code}{' ' + ev.message if ev.message else ''})"
+        log.info("ACS event %s%s", ev.name, result)
+        session.note_event(ev.name, code=ev.code, sub_code=ev.sub_code, message=ev.message)
+        if ev.name == "CallConnected":
+            session.connected()
+            if session.policy.record_acs:
+                self._spawn(self._start_recording(session))
+        elif ev.name == "CallDisconnected":
+            await session.disconnected(f"call disconnected{result}")
+        elif ev.name == "CallTransferAccepted":
+            log.info("transfer accepted by %s", session.transferred_to)
+        elif ev.name in ("CallTransferFailed", "AddParticipantFailed"):
+            session.transfer_failed(f"{ev.name}{result}")
+        elif ev.name == "AddParticipantSucceeded":
+            who = ev.data.get("participant")
+            raw = who.get("rawId", "") if isinstance(who, dict) else ""
+            session.participant_added(str(raw).removeprefix("4:"))
+        elif ev.name == "RecordingStateChanged":
+            log.info("ACS recording is %s", ev.data.get("state"))
+        elif ev.name in ("MediaStreamingFailed", "AnswerFailed"):
+            cause = EndCause.MEDIA_FAILED if ev.name == "MediaStreamingFailed" else None
+            reason = EndReason(cause or EndCause.ANSWER_FAILED, f"{ev.name}{result}")
+            await session.end(reason, hang_up=ev.name != "AnswerFailed")
+        elif ev.name in (
+            "ParticipantsUpdated",
+            "MediaStreamingStarted",
+            "MediaStreamingStopped",
+            "PlayCompleted",
+            "PlayFailed",
+            "PlayCanceled",
+        ):
+            pass
+        else:
+            log.info("event %s not handled", ev.name)
 
     # --- calls an earlier run left behind ----------------------------------------------
     def hang_up_left_behind(self, calls: list[tuple[str, str]]) -> None:
@@ -454,8 +556,8 @@ class AcsEdge:
 
     # --- shutdown -----------------------------------------------------------------------
     async def shutdown(self) -> None:
-        for session in list(self.calls.values()):
-            await session.end(EndReason(EndCause.SHUTDOWN, "ended by shutdown"), hang_up=True)
+        reason = EndReason(EndCause.SHUTDOWN, "ended by shutdown")
+        await asyncio.gather(*(s.end(reason, hang_up=True) for s in list(self.calls.values())))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

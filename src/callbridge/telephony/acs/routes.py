@@ -112,7 +112,8 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
             except EventError as exc:
                 log.warning("rejected callback: %s", exc)
                 return _problem(400, str(exc))
-            await edge.on_callbacks(call_id, events)
+            if not await edge.on_callbacks(call_id, events):
+                return _problem(503, "the call's holder cannot be reached; retry")
             return Response(status_code=200)
         finally:
             call_id_var.reset(reset)
@@ -125,13 +126,14 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
                 await verifier.verify(ws.headers.get("authorization"))
             # Spent only now, so a forged upgrade cannot burn it. A spent token opens the
             # socket once more only for ACS reopening a broken one of the same call.
-            if not edge.may_reopen_media(call_id, ws.headers.get("x-ms-call-connection-id")):
+            connection = ws.headers.get("x-ms-call-connection-id")
+            if not await edge.may_reopen_media(call_id, connection):
                 await edge.spend_media_token(claims)
         except (TokenError, JwtError) as exc:
             log.warning("rejected media socket: %s", exc)
             await ws.close(code=4401)
             return
-        session = edge.calls.get(call_id)
+        session = await edge.session_for_media(call_id)
         if session is None or session.ended:
             log.warning("media socket for a call that is not up")
             await ws.close(code=4404)
@@ -141,6 +143,7 @@ def acs_router(edge: AcsEdge, verifier: AcsJwtVerifier | None) -> APIRouter:
             ws, edge.settings.sample_rate, max_message_bytes=edge.settings.max_ws_message_bytes
         )
         await leg.open()
+        edge.media_started(session)
         await session.run_media(leg)
 
     @router.websocket("/media/{call_id}/{token}")
