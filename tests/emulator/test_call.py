@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 import numpy as np
+import pytest
 
 from callbridge.emulator import AcsEmulator, CallScript
 
@@ -238,6 +239,10 @@ async def test_service_hang_up_and_caller_tail_hang_up(
     assert 1.1 <= media_s <= 1.25, media_s  # 0.2 delay + 0.5 audio + echo + 0.4 tail
 
 
+# Fifty calls' 20 ms clocks in one process: in the heaviest tests' group (the scenario
+# groups, the multi-replica topology), so never at the same time as them, whose load
+# would bunch the frames.
+@pytest.mark.xdist_group("scenarios")
 async def test_many_concurrent_calls_and_clean_stop(service: FakeService, access_key: str) -> None:
     baseline = asyncio.all_tasks()
     emu = AcsEmulator(service.webhook, access_key)
