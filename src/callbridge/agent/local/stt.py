@@ -247,6 +247,21 @@ class WhisperStt:
             decoded = self._transcribe_short(audio, seconds)
         return self._result(decoded, len(audio), started)
 
+    def transcribe_whole(self, pcm16k: bytes) -> SttResult:
+        """`transcribe` without the shortest (10 s) window: for checking what was said (the
+        scenario runner), where accuracy counts more than time (that window can drop the
+        last sentence of several seconds of speech). BLOCKING."""
+        started = time.perf_counter()
+        audio = _to_float(pcm16k)
+        if len(audio) == 0:
+            return SttResult("", -math.inf, 1.0, 0, rejected="empty_audio")
+        seconds = len(audio) / SAMPLE_RATE
+        if seconds > _FULL_WINDOW_FRAMES / 100:
+            decoded = self._transcribe_long(audio)
+        else:
+            decoded = self._transcribe_short(audio, seconds, allow_short=False)
+        return self._result(decoded, len(audio), started)
+
     async def transcribe_async(self, pcm16k: bytes, executor: Executor | None = None) -> SttResult:
         """`transcribe` in ``executor`` (default: the shared bounded speech executor)."""
         if executor is None:
@@ -286,9 +301,12 @@ class WhisperStt:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _window_s(self, seconds: float) -> float:
+    def _window_s(self, seconds: float, *, allow_short: bool = True) -> float:
         opts = self.options
-        if seconds + _FAST_WINDOW_MARGIN_S <= opts.short_window_s < opts.fast_window_s:
+        if (
+            allow_short
+            and seconds + _FAST_WINDOW_MARGIN_S <= opts.short_window_s < opts.fast_window_s
+        ):
             return opts.short_window_s
         return opts.fast_window_s
 
@@ -314,9 +332,11 @@ class WhisperStt:
             rejected=rejected,
         )
 
-    def _transcribe_short(self, audio: npt.NDArray[np.float32], seconds: float) -> _Decoded:
+    def _transcribe_short(
+        self, audio: npt.NDArray[np.float32], seconds: float, *, allow_short: bool = True
+    ) -> _Decoded:
         features = self._model.feature_extractor(audio)
-        window_s = self._window_s(seconds)
+        window_s = self._window_s(seconds, allow_short=allow_short)
         if window_s * 100 < _FULL_WINDOW_FRAMES and seconds + _FAST_WINDOW_MARGIN_S <= window_s:
             decoded = self._decode([features], round(window_s * 100), [self._budget(seconds)])[0]
             if self._fast_ok(decoded, seconds):
