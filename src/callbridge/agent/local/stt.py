@@ -82,9 +82,11 @@ class SttOptions:
     language: str = "en"
     fast_window_s: float = 15.0
     """Encoder window for short audio; 30 disables the shortcut (standard Whisper)."""
-    short_window_s: float = 10.0
-    """Encoder window for the shortest audio (most phone turns): ~1.5x faster than 15 s
-    here with the same text on our phrases; 8 s and less make tiny.en loop (then redone)."""
+    short_window_s: float = 15.0
+    """Encoder window for the shortest audio; below `fast_window_s` it is used for audio up
+    to 2 s shorter. 10 s was ~1.5x faster here on our phrases but dropped or misheard the
+    last word of some utterances in the full suite ("opening now" for "opening hours"), so
+    it is off by default (= fast_window_s); 8 s and less make tiny.en loop."""
     tokens_per_second: float = 8.0
     """Token budget of a fast-window decode: ``12 + tokens_per_second * seconds``."""
     no_speech_threshold: float = 0.6
