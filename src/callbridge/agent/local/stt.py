@@ -236,7 +236,7 @@ class WhisperStt:
 
     # -- public API ----------------------------------------------------------------------
 
-    def transcribe(self, pcm16k: bytes) -> SttResult:
+    def transcribe(self, pcm16k: bytes, *, allow_short: bool = True) -> SttResult:
         """Transcribe one utterance (16 kHz, 16-bit mono PCM). BLOCKING."""
         started = time.perf_counter()
         audio = _to_float(pcm16k)
@@ -246,23 +246,14 @@ class WhisperStt:
         if seconds > _FULL_WINDOW_FRAMES / 100:
             decoded = self._transcribe_long(audio)
         else:
-            decoded = self._transcribe_short(audio, seconds)
+            decoded = self._transcribe_short(audio, seconds, allow_short=allow_short)
         return self._result(decoded, len(audio), started)
 
     def transcribe_whole(self, pcm16k: bytes) -> SttResult:
-        """`transcribe` without the shortest (10 s) window: for checking what was said (the
+        """`transcribe` without the shortest window: for checking what was said (the
         scenario runner), where accuracy counts more than time (that window can drop the
         last sentence of several seconds of speech). BLOCKING."""
-        started = time.perf_counter()
-        audio = _to_float(pcm16k)
-        if len(audio) == 0:
-            return SttResult("", -math.inf, 1.0, 0, rejected="empty_audio")
-        seconds = len(audio) / SAMPLE_RATE
-        if seconds > _FULL_WINDOW_FRAMES / 100:
-            decoded = self._transcribe_long(audio)
-        else:
-            decoded = self._transcribe_short(audio, seconds, allow_short=False)
-        return self._result(decoded, len(audio), started)
+        return self.transcribe(pcm16k, allow_short=False)
 
     async def transcribe_async(self, pcm16k: bytes, executor: Executor | None = None) -> SttResult:
         """`transcribe` in ``executor`` (default: the shared bounded speech executor)."""

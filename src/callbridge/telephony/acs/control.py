@@ -218,25 +218,24 @@ class AcsCallControl:
             raise CallControlError(f"leaving failed: {exc.status_code} {exc.message}") from exc
 
     async def stop_media_streaming(self, call_connection_id: str) -> None:
-        conn = self._client.get_call_connection(call_connection_id)
-        try:
-            await conn.stop_media_streaming(operation_context="callbridge-handover")
-        except ResourceNotFoundError as exc:
-            raise CallGone(f"the call is over: {exc.message}") from exc
-        except HttpResponseError as exc:
-            raise CallControlError(
-                f"stop media streaming failed: {exc.status_code} {exc.message}"
-            ) from exc
+        await self._media_streaming(call_connection_id, start=False)
 
     async def start_media_streaming(self, call_connection_id: str) -> None:
+        await self._media_streaming(call_connection_id, start=True)
+
+    async def _media_streaming(self, call_connection_id: str, *, start: bool) -> None:
         conn = self._client.get_call_connection(call_connection_id)
+        what = "start" if start else "stop"
         try:
-            await conn.start_media_streaming(operation_context="callbridge-failover")
+            if start:
+                await conn.start_media_streaming(operation_context="callbridge-failover")
+            else:
+                await conn.stop_media_streaming(operation_context="callbridge-handover")
         except ResourceNotFoundError as exc:
             raise CallGone(f"the call is over: {exc.message}") from exc
         except HttpResponseError as exc:
             raise CallControlError(
-                f"start media streaming failed: {exc.status_code} {exc.message}"
+                f"{what} media streaming failed: {exc.status_code} {exc.message}"
             ) from exc
 
     async def start_recording(self, call_connection_id: str, callback_url: str) -> str:
