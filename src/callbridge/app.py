@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from callbridge import __version__, telemetry
+from callbridge.api.live_relay import LiveRelay
 from callbridge.api.records import Records
 from callbridge.call.registry import CallRegistry
 from callbridge.config import Settings
@@ -69,6 +70,8 @@ def create_app(
     browser = BrowserEdge(
         settings, switchboard, registry, admin_token=settings.admin_token, observers=edge.observers
     )
+    # With several replicas, every replica's console shows every call (docs/scale-out.md).
+    relay = LiveRelay(records.live, shared) if edge.replicas is not None else None
     verifier = (
         AcsJwtVerifier(settings.acs_jwks_url, settings.acs_jwt_issuer, settings.acs_jwt_audience)
         if settings.acs_jwks_url and settings.acs_jwt_audience
@@ -80,9 +83,12 @@ def create_app(
         if settings.redis_url:  # a replica of many must reach the state they share
             await check_shared_state(shared, settings.redis_url)
         edge.start()
-        await records.start()  # creates or upgrades the schema; fails start if it cannot
-        # Calls a crash left live: hung up at once, so no caller waits in dead air. (With
-        # several replicas on one database this needs call ownership: docs/api.md.)
+        if relay is not None:
+            relay.start()
+        # Creates or upgrades the schema (fails the start if it cannot) and marks the calls
+        # a crash left without an end incomplete; other live replicas' calls are theirs.
+        await records.start(edge.held_elsewhere if edge.replicas is not None else None)
+        # Calls a crash left live: hung up at once, so no caller waits in dead air.
         edge.hang_up_left_behind(
             [(o.call_id, o.connection_id) for o in records.orphans if o.connection_id]
         )
@@ -95,6 +101,8 @@ def create_app(
         # bounded time whatever a peer does (records are journaled, so nothing is lost).
         await _bounded("ending browser calls", browser.shutdown(), STEP_S)
         await _bounded("ending ACS calls", edge.shutdown(), STEP_S)
+        if relay is not None:  # the calls' last events, to the other replicas' consoles
+            await _bounded("closing the live feed", relay.stop(), STEP_S)
         # After the calls: their ends are written, nothing is lost.
         await _bounded("flushing the records", records.stop(), STEP_S)
         if otel is not None:  # flushes the last calls' telemetry

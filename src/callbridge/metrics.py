@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
-from callbridge.call.observer import CallOutcome
+from callbridge.call.observer import HANDED_OFF, CallOutcome
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import OUTCOMES
 from callbridge.core.tools import ToolRun
@@ -93,7 +93,10 @@ class CallMetrics:
             self.error("tool_failed")
 
     def event(self, call_id: str, name: str, detail: dict[str, Any]) -> None:
-        if name == "barge_in":
+        if name == HANDED_OFF:  # in progress at another replica now, not ended
+            self._active.discard(call_id)
+            self.active_calls.set(len(self._active))
+        elif name == "barge_in":
             self.barge_ins.inc()
             ms = _ms(detail, _BARGE_IN_KEYS)
             if ms is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -209,3 +210,25 @@ def test_make_brain_picks_the_brain_and_fills_call_variables() -> None:
         update={"brain": "llm", "llm": profile.llm.model_copy(update={"model": "m"})}
     )
     assert isinstance(make_brain(llm, registry), LlmBrain)  # no request until a turn
+
+
+async def test_the_dialog_goes_on_in_a_new_brain_from_its_state() -> None:
+    """A call moved to another replica: a fresh brain restored from the old one's state
+    (through JSON, as the directory carries it) is at the same question, with its slots."""
+    call = make({"status": "on its way", "note": "Denver"})
+    await call.say("track parcel 1234")  # asks to confirm 1 2 3 4
+    moved = make({"status": "on its way", "note": "Denver"})
+    assert isinstance(call.brain, FlowBrain) and isinstance(moved.brain, FlowBrain)
+    moved.brain.restore(json.loads(json.dumps(call.brain.state())))
+    assert await moved.say("yes") == "Parcel 1 2 3 4 is on its way. It left Denver."
+    assert moved.last_run().arguments == {"order_number": "1234"}
+    assert [who for who, _ in moved.brain.history] == ["caller", "agent", "caller", "agent"]
+
+
+def test_state_of_another_shape_is_refused_and_unknown_names_left_out() -> None:
+    brain = make({}).brain
+    assert isinstance(brain, FlowBrain)
+    with pytest.raises(ValueError, match="not a flow brain's state"):
+        brain.restore({"memory": {"order_number": "1234"}})
+    brain.restore({"active": {"name": "renamed_intent"}, "memory": {"colour": ["red", "red"]}})
+    assert brain.state()["active"] is None and brain.state()["memory"] == {}

@@ -337,3 +337,34 @@ async def test_concurrent_calls_do_not_share_history(
         m["content"] for m in brain_of(a).messages
     ] == ["from a", "B."]
     assert len(brain_of(b).messages) == 2
+
+
+async def test_the_conversation_goes_on_in_a_new_brain_from_its_state(
+    contoso: Profile, chat_server: FakeChatServer
+) -> None:
+    """A call moved to another replica: the new brain's first request to the model carries
+    the whole conversation so far, tool call and result included."""
+    before = make_call(contoso, chat_server)
+    greeting = before.brain.greeting()
+    chat_server.script(
+        Reply("Let me check. ", tool_calls=[call("order_status", {"order_number": "4512"})]),
+        "It arrives today.",
+    )
+    await before.say("Where's my order 4512?")
+    after = make_call(contoso, chat_server)
+    brain_of(after).restore(json.loads(json.dumps(brain_of(before).state())))
+    chat_server.script("You're welcome.")
+    await after.say("Thanks")
+    sent = chat_server.requests[-1]["messages"][1:]
+    assert sent[0] == {"role": "assistant", "content": greeting}
+    assert [m["role"] for m in sent] == [
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert sent[-1] == {"role": "user", "content": "Thanks"}
+    with pytest.raises(ValueError, match="not an llm brain's state"):
+        brain_of(after).restore({"messages": [{"role": "system", "content": "obey"}]})

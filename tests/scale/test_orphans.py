@@ -4,10 +4,13 @@ and never the live calls of the other replicas on the same records database."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from callbridge.app import create_app
 from callbridge.config import load_settings
 from callbridge.shared.redis_state import RedisState
+from callbridge.store.records import CallStarted
+from callbridge.store.sql import SqlCallStore
 from callbridge.telephony.acs.edge import AcsEdge
 from tests.fakes import FakeControl
 from tests.scale.conftest import REDIS_URL
@@ -42,4 +45,49 @@ async def test_only_calls_of_dead_replicas_are_hung_up(redis_prefix: str) -> Non
     await asyncio.sleep(0.1)
     assert sorted(control.hang_ups) == ["conn-dead", "conn-x"]
     for state in (live, dead, edge.shared):
+        await state.close()
+
+
+async def test_a_starting_replica_marks_only_dead_replicas_calls_incomplete(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The records of another live replica's calls stay active (their end is that
+    replica's to write); the dead replica's and unknown calls are marked incomplete."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    store = SqlCallStore(db)
+    await store.open()
+    await store.write(
+        [
+            CallStarted(call_id, "+1425555", "+1800555", "demo", "", 100.0 + n)
+            for n, call_id in enumerate(("call-live", "call-dead", "call-unknown"))
+        ]
+    )
+    await store.close()
+    live = RedisState(REDIS_URL, "replica-live", redis_prefix)
+    dead = RedisState(REDIS_URL, "replica-dead", redis_prefix)
+    await live.heartbeat(30)
+    await live.put_call("call-live", {"connection": "conn-live"}, 60)
+    await dead.put_call("call-dead", {"connection": "conn-dead"}, 60)
+    settings = load_settings(
+        acs_connection="endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
+        public_url="https://bridge.example.com",
+        eventgrid_secret="eventgrid-secret-123456",
+        agent="echo",
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        signing_key="shared-by-every-replica-0123456789",
+        replica_id="replica-new",
+        database_url=db,
+    )
+    app = create_app(settings, control=FakeControl())
+    async with app.router.lifespan_context(app):
+        orphans = app.state.records.orphans
+        assert sorted(o.call_id for o in orphans) == ["call-dead", "call-unknown"]
+        status = {}
+        for call_id in ("call-live", "call-dead"):
+            detail = await app.state.records.store.get_call(call_id)
+            assert detail is not None
+            status[call_id] = detail.call.status
+        assert status == {"call-live": "active", "call-dead": "incomplete"}
+    for state in (live, dead):
         await state.close()

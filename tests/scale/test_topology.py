@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from callbridge.emulator import CallReport, CallScript, LiveCaller
@@ -24,6 +25,7 @@ pytestmark = [
     pytest.mark.xdist_group("scenarios"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "console-token-0123456789abcdef"
 
 
 async def test_calls_through_the_balancer_are_answered_once_and_bridged() -> None:
@@ -98,7 +100,10 @@ def media_gaps(report: CallReport) -> list[float]:
 
 
 async def test_a_rolling_restart_of_every_replica_loses_no_call() -> None:
-    env = {"CALLBRIDGE_DRAIN_SETTLE_S": "0.8"}  # HAProxy: 300 ms checks, 2 to fall
+    env = {
+        "CALLBRIDGE_DRAIN_SETTLE_S": "0.8",  # HAProxy: 300 ms checks, 2 to fall
+        "CALLBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
     async with topology(3, "echo", env, cwd=ROOT) as topo:
         calls = [
             await topo.emulator.start_call(
@@ -122,6 +127,17 @@ async def test_a_rolling_restart_of_every_replica_loses_no_call() -> None:
         gaps = [g for call in calls for g in media_gaps(call.report)]
         assert gaps, "no call was moved"
         assert max(gaps) <= 1.0, gaps
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        callers = sorted(f"+1425555{4000 + i}" for i in range(6))
+        async with httpx.AsyncClient(timeout=10) as http:
+            # Every replica's console shows every call in progress, once, on a live replica.
+            for replica in topo.replicas:
+                live = (await http.get(f"{replica.url}/api/live", headers=auth)).json()
+                assert sorted(c["caller"] for c in live["calls"]) == callers, replica.name
+                assert {c["replica"] for c in live["calls"]} <= {"r0", "r1", "r2"}
+            # No restarting replica took the others' live calls for orphans.
+            listed = (await http.get(f"{topo.url}/api/calls", headers=auth)).json()["calls"]
+            assert [c["status"] for c in listed] == ["active"] * 6, listed
         for call in calls:
             report = await call.hang_up()
             assert report.ended_by == "caller", report.summary()

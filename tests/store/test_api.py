@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from callbridge.analytics.post_call import PostCallAnalyzer
+from callbridge.call.observer import HANDED_OFF, Observers
 from callbridge.store import SqlCallStore
 from callbridge.store.records import Write
 from callbridge.store.writer import RecordWriter
@@ -104,6 +105,24 @@ async def test_live_calls(app: FastAPI) -> None:
         assert listed["status"] == "active" and listed["outcome"] is None
         finish_call(observers, call_id)
         assert (await http.get("/api/live")).json() == {"calls": []}
+
+
+async def test_a_call_handed_to_another_replica_leaves_this_ones_live_view(
+    app: FastAPI,
+) -> None:
+    """It goes on elsewhere: off this replica's live calls and active-call gauge, with no
+    end recorded here (the replica holding it last writes that)."""
+    observers = records(app).observers
+    call_id = begin_call(observers)
+    Observers(list(observers)).event(call_id, HANDED_OFF, {"to": "replica-2"})
+    async with client(app) as http:
+        assert (await http.get("/api/live")).json() == {"calls": []}
+        assert "callbridge_active_calls 0.0" in (await http.get("/metrics")).text
+        await records(app).writer.flush()
+        (listed,) = (await http.get("/api/calls")).json()["calls"]
+        assert listed["status"] == "active"
+        detail = (await http.get(f"/api/calls/{call_id}")).json()
+        assert [e["name"] for e in detail["events"]][-1] == HANDED_OFF
 
 
 async def _read_events(

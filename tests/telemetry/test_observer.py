@@ -9,7 +9,7 @@ from dataclasses import asdict
 from opentelemetry.trace import SpanKind, StatusCode
 
 from callbridge.agent.local.setup import TurnTimings
-from callbridge.call.observer import CallOutcome
+from callbridge.call.observer import HANDED_OFF, CallOutcome
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import Outcome
 from callbridge.core.tools import ToolRun
@@ -119,3 +119,20 @@ def test_a_rejected_call_is_one_span() -> None:
     rec.observer.call_ended("c1", CallOutcome(Outcome.REJECTED, "rejected: all lines busy"))
     (root,) = rec.spans()
     assert root.attributes["callbridge.outcome"] == "rejected"
+
+
+def test_a_call_handed_to_another_replica_ends_its_part_here() -> None:
+    """The replica that let the call go ends its span of it, with no outcome, and no
+    longer counts it as active (the new holder traces the rest)."""
+    rec = Recorded()
+    rec.observer.call_started(INFO)
+    rec.observer.event("c1", HANDED_OFF, {"to": "replica-2"})
+    (root,) = rec.spans()
+    assert root.attributes["callbridge.handed_off_to"] == "replica-2"
+    assert "callbridge.outcome" not in root.attributes
+    (active,) = rec.metric_points()["callbridge.calls.active"]
+    assert active.value == 0  # type: ignore[attr-defined]
+    assert "callbridge.calls.ended" not in rec.metric_points()
+    # A late end report changes nothing.
+    rec.observer.call_ended("c1", CallOutcome(Outcome.RESOLVED, "caller hung up"))
+    assert len(rec.spans()) == 1

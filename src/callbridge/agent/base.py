@@ -76,6 +76,15 @@ class GaveUp:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """Where the agent's dialog stands (after a turn), opaque JSON: the replica that takes
+    the call on next starts the agent with it as `CallInfo.agent_state`, and the dialog
+    goes on from there (docs/scale-out.md). Only agents with such state say it."""
+
+    state: str
+
+
 AgentEvent = (
     AgentAudio
     | SpeechStarted
@@ -86,6 +95,7 @@ AgentEvent = (
     | ResponseDone
     | AgentFailed
     | GaveUp
+    | AgentState
 )
 
 

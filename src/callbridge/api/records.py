@@ -36,7 +36,7 @@ from callbridge.call.observer import CallObserver
 from callbridge.config import Settings
 from callbridge.metrics import CallMetrics, metrics_router
 from callbridge.profile import LlmSettings
-from callbridge.store.base import CallStore
+from callbridge.store.base import CallStore, HeldElsewhere
 from callbridge.store.records import OrphanCall
 from callbridge.store.sql import SqlCallStore, StoreError, normalize_url
 from callbridge.store.writer import RecordWriter
@@ -139,12 +139,13 @@ class Records:
         app.include_router(metrics_router(self.metrics))
         app.add_exception_handler(RequestValidationError, _validation_error)
 
-    async def start(self) -> None:
+    async def start(self, held_elsewhere: HeldElsewhere | None = None) -> None:
         """Create or upgrade the schema, replay what an earlier run left in the journal, find
-        the calls it left without an end (`orphans`) and start recording; raises StoreError."""
+        the calls it left without an end (`orphans`; not those `held_elsewhere` says another
+        live replica holds) and start recording; raises StoreError."""
         replay = await self.writer.recover()
         try:
-            self.orphans = await self.store.open(replay=replay)
+            self.orphans = await self.store.open(replay=replay, held_elsewhere=held_elsewhere)
         except StoreError as exc:
             log.error("%s", exc)
             await self.writer.close()  # releases the journal; its files wait for next time

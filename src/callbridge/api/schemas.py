@@ -97,6 +97,7 @@ class LiveCall(BaseModel):
     profile: str
     started_at: dt.datetime
     transcript: list[TurnOut]
+    replica: str | None = None  # the replica holding the call (with several replicas)
 
 
 class LiveCalls(BaseModel):

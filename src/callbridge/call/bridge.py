@@ -16,6 +16,7 @@ from callbridge.agent.base import (
     AgentAudio,
     AgentFailed,
     AgentSession,
+    AgentState,
     AgentTranscript,
     CallerTranscript,
     GaveUp,
@@ -173,6 +174,8 @@ class MediaBridge:
             elif isinstance(event, ToolCall):
                 s.reply_started()  # a tool runs: its own timeout and filler apply
                 s.spawn(s.run_tool(event, agent), "tool")
+            elif isinstance(event, AgentState):
+                s.keep_agent_state(event.state)
             elif isinstance(event, ResponseDone):
                 self.responding = False
                 log.debug("reply %s done (interrupted=%s)", event.response_id, event.interrupted)

@@ -17,6 +17,11 @@ from callbridge.core.tools import ToolRun
 
 log = logging.getLogger(__name__)
 
+# The `event` observers get when a call goes on at another replica (docs/scale-out.md):
+# everything of the call held here is let go of, without an end (the replica that holds
+# the call last reports that). Detail: {"to": the replica id}.
+HANDED_OFF = "handed_off"
+
 
 @dataclass(frozen=True)
 class CallOutcome:

@@ -106,7 +106,9 @@ class CallRegistry:
         session.on_closed.append(self._closed)
 
     def _closed(self, session: CallSession) -> None:
-        if self.calls.pop(session.call_id, None) is not None:
-            self.totals.add(session)
+        # Only this session: a call handed away may have come back as a new one.
+        if self.calls.get(session.call_id) is session:
+            del self.calls[session.call_id]
+        self.totals.add(session)
         if not self.calls:
             self._empty.set()

@@ -27,7 +27,7 @@ from callbridge.call.handoff import Handoff
 from callbridge.call.line import Line, Lines
 from callbridge.call.media_leg import MediaLeg
 from callbridge.call.menu import MenuChoice, run_menu
-from callbridge.call.observer import CallObserver, CallOutcome, Observers
+from callbridge.call.observer import HANDED_OFF, CallObserver, CallOutcome, Observers
 from callbridge.call.reply_watch import ReplyWatch
 from callbridge.call.rescue import Rescuer
 from callbridge.call.watchers import CallLimits, Watchers
@@ -87,6 +87,9 @@ class CallSession:
         self.observers = Observers(observers)
         # Told once the call has ended and its media is released (stats final).
         self.on_closed: list[Callable[[CallSession], None]] = []
+        # Told where the agent's dialog stands after each turn (`AgentState`), so another
+        # replica can carry the call on (telephony/acs/replicas).
+        self.on_agent_state: list[Callable[[CallSession, str], None]] = []
         # read and written by the bridge, the watchers and the hand-off
         self.media_attached = False
         self._media_running = False
@@ -164,6 +167,7 @@ class CallSession:
         self.handed_over = True
         self.ending = EndReason(EndCause.SHUTDOWN, f"handed over to replica {to}")
         self.state = "moved"
+        self.note_event(HANDED_OFF, to=to)
         self._ended.set()
         self._stop_tasks()
 
@@ -227,6 +231,10 @@ class CallSession:
     def note_event(self, name: str, **detail: Any) -> None:
         """An event for the record (the edge reports its callbacks here too)."""
         self.observers.event(self.call_id, name, detail)
+
+    def keep_agent_state(self, state: str) -> None:
+        for hook in self.on_agent_state:
+            hook(self, state)
 
     def add_transcript(self, role: str, text: str) -> None:
         self.transcript.append((role, text))

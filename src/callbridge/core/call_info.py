@@ -19,3 +19,5 @@ class CallInfo:
     # The conversation so far, (role, text) with role caller | agent, when the call was
     # taken over from another replica (docs/scale-out.md): the agent carries on from it.
     history: tuple[tuple[str, str], ...] = ()
+    # And where the agent's dialog stood there (`AgentState`), for agents that keep one.
+    agent_state: str = ""

@@ -43,15 +43,19 @@ class Step(_Strict):
     listen: Listen | None = None
     barge_in: BargeIn | None = None
     hang_up: bool | None = None
+    # The replica holding the call stops (SIGTERM's drain, as in a rolling restart): the
+    # call moves to another replica (a scenario with `replicas` ≥ 2).
+    move: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        # `- listen` and `- hang_up` may be written bare; `- listen: {...}` otherwise.
+        # `- listen`, `- hang_up` and `- move` may be written bare; `- listen: {...}`
+        # otherwise.
         if value == "listen":
             return {"listen": {}}
-        if value == "hang_up":
-            return {"hang_up": True}
+        if value in ("hang_up", "move"):
+            return {value: True}
         if isinstance(value, dict) and "listen" in value and value["listen"] is None:
             return {**value, "listen": {}}
         return value
@@ -61,7 +65,8 @@ class Step(_Strict):
         set_fields = [k for k, v in self.__dict__.items() if v is not None]
         if len(set_fields) != 1:
             raise ValueError(
-                "each step does exactly one of say, press, wait, listen, barge_in, hang_up; "
+                "each step does exactly one of say, press, wait, listen, barge_in, hang_up, "
+                "move; "
                 f"this one has {set_fields or 'none'}"
             )
         return self
@@ -115,10 +120,24 @@ class Scenario(_Strict):
     profile: str | None = None
     humans: dict[str, Literal["answer", "decline", "busy", "no_answer"]] = {}
     network: Network | None = None
+    # Replicas of the service behind HAProxy, sharing Redis (CALLBRIDGE_TEST_REDIS, else
+    # the machine's on 127.0.0.1:6379) and one records database; such a scenario gets a
+    # service of its own.
+    replicas: int = Field(default=1, ge=1, le=4)
     steps: list[Step]
     expect: Expect = Expect()
     max_duration_s: float = 90.0
     path: str = ""
+
+    @model_validator(mode="after")
+    def _moves_need_replicas(self) -> Scenario:
+        moves = sum(1 for step in self.steps if step.move)
+        if moves and moves >= self.replicas:
+            raise ValueError(
+                f"{moves} move step(s) need at least {moves + 1} replicas (replicas: "
+                f"{self.replicas}): each move stops the replica holding the call"
+            )
+        return self
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,9 +164,16 @@ def _heard_since(report: CallReport, since: float) -> AgentTurn:
 
 class ScenarioRun:
     def __init__(
-        self, stack: Stack, scenario: Scenario, voice: CallerVoice, *, transcribe: bool = True
+        self,
+        stack: Stack,
+        scenario: Scenario,
+        voice: CallerVoice,
+        *,
+        transcribe: bool = True,
+        replicas: list[Stack] | None = None,
     ) -> None:
-        self.stack = stack
+        self.stack = stack  # its emulator places the call
+        self.stacks = replicas or [stack]  # every replica of the service
         self.transcribe = transcribe
         self.scenario = scenario
         self.voice = voice
@@ -235,6 +245,40 @@ class ScenarioRun:
         elif step.hang_up:
             await call.hang_up()
             self._hung_up = True
+        elif step.move:
+            await self._move(call, res)
+
+    def _holder(self, correlation_id: str, but: Stack | None = None) -> Stack | None:
+        """The replica holding the call, its media attached."""
+        for stack in self.stacks:
+            if stack is not but and any(
+                s.info.correlation_id == correlation_id and s.media_attached and not s.ended
+                for s in stack.edge.calls.values()
+            ):
+                return stack
+        return None
+
+    async def _move(self, call: LiveCaller, res: StepResult) -> None:
+        """Stop the replica holding the call, as a rolling restart does (SIGTERM's drain:
+        it leaves the balancer and hands its calls over), and wait for the call to come
+        back on another replica."""
+        correlation = call.report.correlation_id
+        holder = self._holder(correlation)
+        if holder is None or holder.drain is None or len(self.stacks) < 2:
+            res.problems.append("no replica to move the call from (the scenario needs replicas)")
+            return
+        started = time.monotonic()
+        drained = asyncio.ensure_future(holder.drain())
+        new = None
+        while new is None and time.monotonic() - started < 15.0:
+            await asyncio.sleep(0.05)
+            new = self._holder(correlation, but=holder)
+        await drained
+        if new is None:
+            res.problems.append(f"the call did not move off {holder.settings.replica_id}")
+            return
+        took = time.monotonic() - started
+        res.text = f"{holder.settings.replica_id} → {new.settings.replica_id} in {took:.2f} s"
 
     async def _listen(self, call: LiveCaller, listen: Listen, res: StepResult) -> None:
         try:
@@ -284,6 +328,16 @@ class ScenarioRun:
                 f"(over {barge.max_stop_ms:g} ms)"
             )
 
+    def _sessions(self, report: CallReport) -> list[CallSession]:
+        """The call's sessions on every replica that held it; the one that ended it last."""
+        held = [
+            session
+            for stack in self.stacks
+            for session in stack.edge.finished
+            if session.info.correlation_id == report.correlation_id
+        ]
+        return sorted(held, key=lambda s: not s.handed_over)
+
     async def _check_line(self, session: CallSession, line: str) -> None:
         records = self.stack.records
         await records.writer.flush()
@@ -295,28 +349,24 @@ class ScenarioRun:
                 f"(its record says {stored!r})"
             )
 
-    def _session(self, report: CallReport) -> CallSession | None:
-        for session in reversed(self.stack.edge.finished):
-            if session.info.correlation_id == report.correlation_id:
-                return session
-        return None
-
     async def _check_outcome(self, report: CallReport) -> None:
         exp = self.scenario.expect
         problems = self.result.problems
-        session = None
+        sessions: list[CallSession] = []
         for _ in range(50):  # the service records the call as it finishes ending it
-            session = self._session(report)
-            if session is not None:
+            sessions = self._sessions(report)
+            if sessions and not sessions[-1].handed_over:
                 break
             await asyncio.sleep(0.1)
-        if session is None:
+        if not sessions:
             problems.append("the service has no record of this call")
             return
-        self.result.tools = [r.name for r in session.tool_runs]
+        session = sessions[-1]
+        self.result.tools = [r.name for s in sessions for r in s.tool_runs]
+
         self.result.transferred_to = session.transferred_to or report.transfer_target
         self.result.end_reason = session.end_reason or ""
-        self.result.timings = [dict(t.__dict__) for t in session.agent_timings]
+        self.result.timings = [dict(t.__dict__) for s in sessions for t in s.agent_timings]
         problems += [f"tool {t} did not run" for t in exp.tools if t not in self.result.tools]
         failed = {r.name for r in session.tool_runs if not r.ok}
         problems += [f"tool {t} did not fail" for t in exp.tool_errors if t not in failed]
@@ -405,23 +455,53 @@ async def run_scenario_files(
     """Run scenarios, one service (with its emulator) per agent profile they name."""
     from callbridge.devstack import running_stack
 
-    groups: dict[str | None, list[Scenario]] = {}
+    # One service per profile; one of its own for a scenario with several replicas (its
+    # moves stop them).
+    groups: dict[tuple[str | None, str], list[Scenario]] = {}
     for sc in scenarios:
-        groups.setdefault(sc.profile or profile, []).append(sc)
+        groups.setdefault((sc.profile or profile, sc.path if sc.replicas > 1 else ""), []).append(
+            sc
+        )
     results: dict[int, ScenarioResult] = {}
 
     async def run_group(path: str | None, group: list[Scenario]) -> None:
         overrides: dict[str, Any] = {"agent": agent}
         if path:
             overrides["profile"] = path
+        if group[0].replicas > 1:
+            (sc,) = group
+            results[id(sc)] = await _run_on_replicas(sc, overrides, transcribe=transcribe)
+            return
         async with running_stack(**overrides) as stack:
             done = await run_scenarios(stack, group, concurrency=concurrency, transcribe=transcribe)
         for sc, res in zip(group, done, strict=True):
             results[id(sc)] = res
 
-    for path, group in groups.items():
+    for (path, _), group in groups.items():
         await run_group(path, group)
     return [results[id(sc)] for sc in scenarios]
+
+
+async def _run_on_replicas(
+    sc: Scenario, overrides: dict[str, Any], *, transcribe: bool
+) -> ScenarioResult:
+    """`sc.replicas` replicas behind HAProxy with Redis and one records file."""
+    from callbridge.devstack import running_replicas
+
+    with tempfile.TemporaryDirectory(prefix="callbridge-scenario-") as scratch:
+        async with running_replicas(
+            sc.replicas,
+            balancer=True,
+            redis_url=os.environ.get("CALLBRIDGE_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+            redis_prefix=f"cbscenario:{secrets.token_hex(5)}:",
+            signing_key=secrets.token_urlsafe(32),
+            database_url=f"sqlite+aiosqlite:///{Path(scratch) / 'calls.db'}",
+            recordings_dir=str(Path(scratch) / "recordings"),
+            **overrides,
+        ) as stacks:
+            voice = CallerVoice()
+            run = ScenarioRun(stacks[0], sc, voice, transcribe=transcribe, replicas=stacks)
+            return await run.run()
 
 
 def format_table(results: list[ScenarioResult]) -> str:

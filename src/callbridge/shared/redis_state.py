@@ -13,6 +13,7 @@ several deployments and other things too):
 | `callbridge:replica:<id>` | a replica's heartbeat | 1.5 s, refreshed every 0.5 s |
 | `callbridge:events:<call id>` | stream: the call's callback events, in order | as the call |
 | `callbridge:lines:<call id>` | list: the call's transcript, `[role, text]` | as the call entry |
+| `callbridge:live` | stream: every replica's live console events | its latest 10,000 entries |
 
 Every operation has a short timeout: a Redis that stalls must not stall a call.
 """
@@ -32,6 +33,7 @@ from callbridge.shared.state import SharedStateError
 DEFAULT_PREFIX = "callbridge:"
 OP_TIMEOUT_S = 1.0
 _CALL_TTL_S = 6 * 3600  # a call's log and transcript outlive any call (they go at its end)
+LIVE_FEED_MAX = 10_000  # entries of the live feed kept (a console catches up from them)
 
 # All keys absent → set them all with the TTL; atomic, so two replicas racing on the
 # same delivery cannot both win.
@@ -122,12 +124,7 @@ class RedisState:
             await asyncio.sleep(block_ms / 1000)
             return []
         streams: dict[Any, Any] = {f"{self._p}events:{c}": i for c, i in after.items()}
-        # A blocking read may outlast the socket timeout: its own, a little longer.
-        op = self._redis.xread(streams, count=100, block=block_ms)
-        try:
-            got: Any = await asyncio.wait_for(op, block_ms / 1000 + OP_TIMEOUT_S)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise SharedStateError(f"Redis event read failed: {exc}") from exc
+        got = await self._xread("event", streams, 100, block_ms)
         skip = len(f"{self._p}events:")
         return [
             (str(key)[skip:], str(i), str(f["e"])) for key, entries in got or [] for i, f in entries
@@ -181,6 +178,28 @@ class RedisState:
 
     async def active_calls(self) -> int:
         return int(await self._do("count", self._redis.scard(f"{self._p}calls")))
+
+    async def publish_live(self, payloads: list[str]) -> None:
+        key = f"{self._p}live"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.xadd(key, {"e": payload}, maxlen=LIVE_FEED_MAX, approximate=True)
+            await self._do("live feed", pipe.execute())
+
+    async def live_position(self) -> str:
+        last: Any = await self._do("live feed", self._redis.xrevrange(f"{self._p}live", count=1))
+        return str(last[0][0]) if last else "0"
+
+    async def read_live(self, after: str, block_ms: int) -> list[tuple[str, str]]:
+        got = await self._xread("live feed", {f"{self._p}live": after}, 500, block_ms)
+        return [(str(i), str(f["e"])) for _, entries in got or [] for i, f in entries]
+
+    async def _xread(self, what: str, streams: dict[Any, Any], count: int, block_ms: int) -> Any:
+        op = self._redis.xread(streams, count=count, block=block_ms)
+        try:  # a blocking read may outlast the socket timeout: its own, a little longer
+            return await asyncio.wait_for(op, block_ms / 1000 + OP_TIMEOUT_S)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SharedStateError(f"Redis {what} read failed: {exc}") from exc
 
     async def close(self) -> None:
         try:

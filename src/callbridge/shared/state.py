@@ -72,6 +72,16 @@ class SharedState(Protocol):
     async def active_calls(self) -> int:
         """Calls in the directory, every replica's."""
 
+    async def publish_live(self, payloads: list[str]) -> None:
+        """Add to the service's live feed (what every replica's console shows), in order;
+        the feed keeps only its latest entries."""
+
+    async def live_position(self) -> str:
+        """The id of the live feed's latest entry ("0" when empty): read after it."""
+
+    async def read_live(self, after: str, block_ms: int) -> list[tuple[str, str]]:
+        """(entry id, payload) of the live feed after `after`, waiting up to `block_ms`."""
+
     async def close(self) -> None: ...
 
 
@@ -145,6 +155,15 @@ class MemoryState:
 
     async def active_calls(self) -> int:
         return len(self._calls)
+
+    async def publish_live(self, payloads: list[str]) -> None:
+        return None  # one replica: its console has every call already
+
+    async def live_position(self) -> str:
+        return "0"
+
+    async def read_live(self, after: str, block_ms: int) -> list[tuple[str, str]]:
+        return []
 
     async def close(self) -> None:
         return None

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from callbridge.store.records import CallDetailRow, CallQuery, CallRow, OrphanCall, Write
 
+# Of these unfinished calls, the ones another live replica holds (docs/scale-out.md).
+HeldElsewhere = Callable[[list[str]], Awaitable[set[str]]]
+
 
 class CallStore(Protocol):
-    async def open(self, replay: Sequence[Write] = ()) -> list[OrphanCall]:
+    async def open(
+        self, replay: Sequence[Write] = (), held_elsewhere: HeldElsewhere | None = None
+    ) -> list[OrphanCall]:
         """Create or upgrade the schema, apply `replay` (writes an earlier run journaled or
         spilled, perhaps committed already: applying a write twice changes nothing), then
         mark calls left without an end by a stop of the service incomplete and return them
-        with their call connection ids. Raises StoreError."""
+        with their call connection ids; calls `held_elsewhere` names (live calls of other
+        replicas sharing the database) are left alone. Raises StoreError."""
 
     async def close(self) -> None: ...
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from callbridge.store import schema as t
+from callbridge.store.base import HeldElsewhere
 from callbridge.store.records import (
     INCOMPLETE_REASON,
     AnalyticsSaved,
@@ -112,7 +113,9 @@ class SqlCallStore:
         return self._engine
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def open(self, replay: Sequence[Write] = ()) -> list[OrphanCall]:
+    async def open(
+        self, replay: Sequence[Write] = (), held_elsewhere: HeldElsewhere | None = None
+    ) -> list[OrphanCall]:
         """Create or upgrade the schema; apply `replay` (the writes an earlier run journaled
         and may not have committed); then mark the calls a stop of the service left without
         an end incomplete and return them (see `mark_incomplete`). Raises StoreError."""
@@ -153,7 +156,7 @@ class SqlCallStore:
                 await self._replay(replay)
             # After the replay: an end that was only in the journal closes its call, a
             # start that was only there opens one the stop cut.
-            orphans = await self.mark_incomplete()
+            orphans = await self.mark_incomplete(held_elsewhere)
         except (OSError, sa.exc.DBAPIError) as exc:
             self._engine = None
             await engine.dispose()
@@ -194,23 +197,32 @@ class SqlCallStore:
                     )
         log.info("replayed %d record writes an earlier run left", len(writes))
 
-    async def mark_incomplete(self) -> list[OrphanCall]:
+    async def mark_incomplete(
+        self, held_elsewhere: HeldElsewhere | None = None
+    ) -> list[OrphanCall]:
         """Mark every call still active (its end never came: the service stopped during it)
         incomplete, and return those calls, oldest first, each with its call connection id
         (from its `answered` event) so it can still be hung up.
 
-        With several replicas on one database this also takes the others' live calls (their
-        real end overwrites the mark); each call is returned to one starting replica only
-        (UPDATE ... RETURNING)."""
+        With several replicas on one database, the calls `held_elsewhere` names are live
+        on another replica and left alone; each call is returned to one starting replica
+        only (UPDATE ... RETURNING)."""
         c = t.calls.c
+        unfinished = sa.and_(c.status == "active", c.ended_at.is_(None))
+        async with self.engine.connect() as conn:
+            active = [str(r[0]) for r in await conn.execute(sa.select(c.id).where(unfinished))]
+        held = await held_elsewhere(active) if held_elsewhere and active else set()
+        cut_ids = [i for i in active if i not in held]
+        cut: list[tuple[str, float, str]] = []
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                t.calls.update()
-                .where(c.status == "active", c.ended_at.is_(None))
-                .values(status="incomplete", reason=INCOMPLETE_REASON)
-                .returning(c.id, c.started_at, c.profile)
-            )
-            cut = [(str(r[0]), float(r[1]), str(r[2])) for r in result]
+            for i in range(0, len(cut_ids), _REPLAY_BATCH):
+                result = await conn.execute(
+                    t.calls.update()
+                    .where(unfinished, c.id.in_(cut_ids[i : i + _REPLAY_BATCH]))
+                    .values(status="incomplete", reason=INCOMPLETE_REASON)
+                    .returning(c.id, c.started_at, c.profile)
+                )
+                cut += [(str(r[0]), float(r[1]), str(r[2])) for r in result]
             legs: dict[str, str] = {}
             ids = [call_id for call_id, _, _ in cut]
             for i in range(0, len(ids), _REPLAY_BATCH):

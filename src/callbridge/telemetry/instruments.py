@@ -52,6 +52,10 @@ class CallInstruments:
         self._active.add(-1)
         self._duration.record(seconds, attributes)
 
+    def left(self) -> None:
+        """A call went on at another replica: no longer in progress here, not ended."""
+        self._active.add(-1)
+
     def voice_to_voice(self, line: str, value_ms: float) -> None:
         self._v2v.record(value_ms, {"callbridge.line": line})
 

@@ -32,7 +32,7 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 
-from callbridge.call.observer import CallOutcome
+from callbridge.call.observer import HANDED_OFF, CallOutcome
 from callbridge.core.call_info import CallInfo
 from callbridge.core.tools import ToolRun
 from callbridge.telemetry.instruments import CallInstruments
@@ -145,6 +145,9 @@ class OtelObserver:
         now = time.time_ns()
         if not call.ended:
             call.root.add_event(name, _attributes(detail), timestamp=now)
+        if name == HANDED_OFF and not call.ended:
+            self._let_go(call_id, call, now, str(detail.get("to", "")))
+            return
         if name == "answered" and call.answered_ns is None:
             call.answered_ns = now
             self._child(call, "answer", call.started_ns, now)
@@ -237,11 +240,24 @@ class OtelObserver:
         if outcome.outcome == "failed":
             root.set_status(Status(StatusCode.ERROR, outcome.reason))
         root.end(end_time=end)
+        self._retire(call_id, call)
+        self._metrics.ended(line, str(outcome.outcome), (end - call.started_ns) / 1e9)
+
+    def _let_go(self, call_id: str, call: _Call, now: int, to: str) -> None:
+        """The call goes on at another replica, which starts a trace of its own for it:
+        this replica's part of the call ends here, with no outcome."""
+        self._calls.pop(call_id, None)
+        call.root.set_attributes({"callbridge.handed_off_to": to, "callbridge.turns": call.turns})
+        call.root.end(end_time=now)
+        self._retire(call_id, call)
+        self._metrics.left()
+
+    def _retire(self, call_id: str, call: _Call) -> None:
+        """Kept a while after its end: late turn timings still find their trace."""
         call.ended = True
         self._recent[call_id] = call
         while len(self._recent) > RECENT_CALLS:
             self._recent.popitem(last=False)
-        self._metrics.ended(line, str(outcome.outcome), (end - call.started_ns) / 1e9)
 
     # --- the parts ---------------------------------------------------------------------
     def _turn(self, call: _Call, turn: Turn, *, model: bool = False) -> None:

@@ -53,6 +53,9 @@ backend replicas
 """
 
 
+NO_HAPROXY = "HAProxy is not installed (Debian: apt-get install haproxy)"
+
+
 @dataclass
 class Replica:
     name: str
@@ -165,9 +168,8 @@ async def topology(
     """`count` replicas of `callbridge serve` with `agent`, HAProxy in front, sharing
     `redis_url` (under a key prefix of their own; None: no Redis, for one replica) and a
     SQLite records file (or `CALLBRIDGE_DATABASE_URL` in `env`)."""
-    haproxy = haproxy_binary()
-    if haproxy is None:
-        raise RuntimeError("HAProxy is not installed (Debian: apt-get install haproxy)")
+    if haproxy_binary() is None:  # before any replica starts
+        raise RuntimeError(NO_HAPROXY)
     scratch = Path(tempfile.mkdtemp(prefix="callbridge-topology-"))
     lb_port, emu_port = free_port(), free_port()
     lb_url = f"http://127.0.0.1:{lb_port}"
@@ -201,16 +203,12 @@ async def topology(
         Replica(f"r{i}", port, _start_replica(shared_env, f"r{i}", port, cwd))
         for i, port in enumerate(free_port() for _ in range(count))
     ]
-    servers = "\n".join(f"    server {r.name} 127.0.0.1:{r.port} check" for r in replicas)
-    cfg = scratch / "haproxy.cfg"
-    cfg.write_text(HAPROXY_CFG.format(port=lb_port, servers=servers))
     topo = Topology(lb_url, emu, replicas, shared_env, cwd)
     try:
         await emu.start()
         await asyncio.gather(*(_wait_ready(r, start_timeout_s) for r in replicas))
-        topo.haproxy = subprocess.Popen([haproxy, "-f", str(cfg), "-db", "-q"])  # noqa: ASYNC220
-        await _wait_balancer(lb_url, topo.haproxy)
-        yield topo
+        async with balancer(lb_port, [(r.name, r.port) for r in replicas]) as topo.haproxy:
+            yield topo
     finally:
         for r in replicas:  # first: their calls end through the emulator
             if r.proc.poll() is None:
@@ -221,9 +219,29 @@ async def topology(
             except subprocess.TimeoutExpired:
                 r.proc.kill()
         await emu.stop()
-        if topo.haproxy is not None:
-            topo.haproxy.terminate()
-            topo.haproxy.wait(10)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@asynccontextmanager
+async def balancer(
+    port: int, servers: list[tuple[str, int]]
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """HAProxy on 127.0.0.1:`port` in front of `servers` (name, port), health-checked on
+    `/readyz`; once it answers. Raises RuntimeError when HAProxy is not installed."""
+    haproxy = haproxy_binary()
+    if haproxy is None:
+        raise RuntimeError(NO_HAPROXY)
+    scratch = Path(tempfile.mkdtemp(prefix="callbridge-haproxy-"))
+    listed = "\n".join(f"    server {name} 127.0.0.1:{p} check" for name, p in servers)
+    cfg = scratch / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(port=port, servers=listed))
+    proc = subprocess.Popen([haproxy, "-f", str(cfg), "-db", "-q"])  # noqa: ASYNC220
+    try:
+        await _wait_balancer(f"http://127.0.0.1:{port}", proc)
+        yield proc
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,7 @@ from callbridge.agent.base import (
     AgentAudio,
     AgentEvent,
     AgentFailed,
+    AgentState,
     AgentTranscript,
     CallerTranscript,
     EventStream,
@@ -173,6 +175,12 @@ class LocalAgent:
             self._segmenter = self._new_segmenter()
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
+        restore = getattr(self._brain, "restore", None)
+        if call.agent_state and restore is not None:
+            try:  # taken over from another replica: the dialog goes on where it stood
+                restore(json.loads(call.agent_state))
+            except ValueError as exc:
+                log.warning("the dialog starts afresh: its state did not carry over (%s)", exc)
         # A call taken over from another replica (docs/scale-out.md) was greeted there.
         greeting = self._brain.greeting() if not call.history else ""
         if greeting:
@@ -209,6 +217,7 @@ class LocalAgent:
         self._brain.heard(heard.text)
         self._last_reply = None
         self._cancel_reply()
+        self._emit_state()  # what the caller heard of the reply is in the dialog now
 
     async def notify(self, notice: str, detail: dict[str, Any]) -> None:
         """Speak the profile's line for a call event (silence, time limit, transfer)."""
@@ -459,6 +468,13 @@ class LocalAgent:
             _current_reply.reset(token)
             if self._reply is reply:
                 self._reply = None
+            self._emit_state()
+
+    def _emit_state(self) -> None:
+        """Where the dialog stands, for a replica that may carry the call on."""
+        state = getattr(self._brain, "state", None)
+        if state is not None:
+            self._emit(AgentState(json.dumps(state())))
 
     async def _recover(self, reply: _Reply, exc: Exception) -> None:
         """Apologise, then the profile's fallback: never leave the caller in silence."""

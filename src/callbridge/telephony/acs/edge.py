@@ -129,7 +129,7 @@ class AcsEdge:
         self.replicas = Replicas(self, self.shared) if self.shared.distributed else None
         self.heartbeat_stopped = False  # the replica has handed its calls over and is going
         if self.replicas is not None:
-            self.observers.append(TranscriptKeeper(self.shared, self._spawn))
+            self.observers.append(TranscriptKeeper(self.shared, self.spawn))
         self._limits = CallLimits(
             media_connect_timeout_s=settings.media_connect_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
@@ -202,6 +202,7 @@ class AcsEdge:
             correlation_id=entry.get("correlation", ""),
             variables={str(k): str(v) for k, v in dict(variables).items()},
             history=tuple(history),
+            agent_state=entry.get("agent_state", ""),
         )
         try:
             line = self.lines.named(entry.get("line", ""))
@@ -223,12 +224,15 @@ class AcsEdge:
         self.calls[call_id] = session
         self._carriers[call_id] = carrier
         session.on_closed.append(self._closed)
+        if self.replicas is not None:
+            session.on_agent_state.append(self.replicas.keep_agent_state)
         self.registry.add(session)
         session.answered()
         return session
 
     # --- incoming calls ------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background for as long as the edge runs."""
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -249,7 +253,7 @@ class AcsEdge:
                 self.registry.max_calls,
                 ev.caller.display,
             )
-            self._spawn(self._reject(ev))
+            self.spawn(self._reject(ev))
             self._record_rejected(ev)
             return "rejected"
         call_id = uuid.uuid4().hex
@@ -277,6 +281,8 @@ class AcsEdge:
             self.calls[call_id] = session
             self._carriers[call_id] = carrier
             session.on_closed.append(self._closed)
+            if self.replicas is not None:
+                session.on_agent_state.append(self.replicas.keep_agent_state)
             self.registry.add(session)
             log.info(
                 "incoming call from %s to %s on line %s (correlation %s)",
@@ -285,7 +291,7 @@ class AcsEdge:
                 session.line.name,
                 ev.correlation_id,
             )
-            self._spawn(self._answer(session, ev))
+            self.spawn(self._answer(session, ev))
         finally:
             call_id_var.reset(token)
         return "answering"
@@ -328,7 +334,7 @@ class AcsEdge:
     def _directory(self, session: CallSession, state: str) -> None:
         fields = snapshot(session, state)
         ttl = self.settings.max_call_duration_s + 600
-        self._spawn(self._shared_op(self.shared.put_call(session.call_id, fields, ttl)))
+        self.spawn(self._shared_op(self.shared.put_call(session.call_id, fields, ttl)))
 
     async def _leave_directory(self, call_id: str) -> None:
         """The call ended here: out of the directory, unless another replica holds it."""
@@ -363,10 +369,10 @@ class AcsEdge:
     def start(self) -> None:
         """Begin the replica's background work (its heartbeat; with other replicas, the
         watch for calls that moved away or lost their owner)."""
-        self._spawn(self._heartbeat())
+        self.spawn(self._heartbeat())
         if self.replicas is not None:
-            self._spawn(self.replicas.watch())
-            self._spawn(self.replicas.pump())
+            self.spawn(self.replicas.watch())
+            self.spawn(self.replicas.pump())
 
     def _record_rejected(self, ev: IncomingCall) -> None:
         """A call turned away still gets a record: the history and the analytics must show
@@ -451,11 +457,13 @@ class AcsEdge:
 
     def _closed(self, session: CallSession) -> None:
         if session.leg_id and not session.handed_over:
-            self._spawn(self._leave_directory(session.call_id))
-        self._carriers.pop(session.call_id, None)
-        if self.calls.pop(session.call_id, None) is not None:
-            self.counters["ended"] += 1
-            self.finished.append(session)
+            self.spawn(self._leave_directory(session.call_id))
+        # Only this session: a call handed away may have come back as a new one.
+        if self.calls.get(session.call_id) is session:
+            del self.calls[session.call_id]
+            self._carriers.pop(session.call_id, None)
+        self.counters["ended"] += 1
+        self.finished.append(session)
 
     # --- callbacks ------------------------------------------------------------------------
     async def on_callbacks(self, call_id: str, events: list[CallEvent]) -> bool:
@@ -492,7 +500,7 @@ class AcsEdge:
         if ev.name == "CallConnected":
             session.connected()
             if session.policy.record_acs:
-                self._spawn(self._start_recording(session))
+                self.spawn(self._start_recording(session))
         elif ev.name == "CallDisconnected":
             await session.disconnected(f"call disconnected{result}")
         elif ev.name == "CallTransferAccepted":
@@ -527,19 +535,30 @@ class AcsEdge:
         the service answered and never ended: their callers would otherwise sit in dead air
         until ACS gives up. With several replicas, a call whose owner is alive is its own."""
         if calls:
-            self._spawn(self._hang_up_orphans(calls))
+            self.spawn(self._hang_up_orphans(calls))
 
-    async def _hang_up_orphans(self, calls: list[tuple[str, str]]) -> None:
-        left: list[str] = []
-        for call_id, connection_id in calls:
-            try:
+    async def held_elsewhere(self, call_ids: list[str]) -> set[str]:
+        """Of these unfinished calls, the ones another live replica holds (the directory
+        says so); a call whose owner cannot be looked up is not."""
+        held: set[str] = set()
+        alive: dict[str, bool] = {}  # a draining replica is alive: its calls are its own
+        try:
+            for call_id in call_ids:
                 entry = await self.shared.get_call(call_id)
                 owner = entry.get("owner") if entry else None
-                if owner and owner != self.shared.replica_id and await self.shared.is_alive(owner):
-                    continue  # another replica's live call
-            except SharedStateError as exc:
-                log.warning("call %s left behind: owner unknown (%s): hanging up", call_id, exc)
-            left.append(connection_id)
+                if not owner or owner == self.shared.replica_id:
+                    continue
+                if owner not in alive:
+                    alive[owner] = await self.shared.is_alive(owner)
+                if alive[owner]:
+                    held.add(call_id)
+        except SharedStateError as exc:
+            log.warning("calls left behind: owners unknown (%s): taken as orphans", exc)
+        return held
+
+    async def _hang_up_orphans(self, calls: list[tuple[str, str]]) -> None:
+        held = await self.held_elsewhere([call_id for call_id, _ in calls])
+        left = [connection_id for call_id, connection_id in calls if call_id not in held]
         if left:
             await self._hang_up_all(left)
 

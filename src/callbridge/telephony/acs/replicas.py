@@ -44,8 +44,10 @@ HAND_OVER_S = 15.0  # a stopping replica's time to move its calls before it drai
 def snapshot(session: CallSession, state: str) -> dict[str, str]:
     """The directory fields that let another replica take the call on."""
     info = session.info
+    started = time.time() - (time.monotonic() - session.started_at)
     return {
         "state": state,
+        "started": f"{started:.3f}",
         "line": session.line.name,
         "connection": session.leg_id,
         "caller": info.caller,
@@ -105,6 +107,25 @@ class Replicas:
         self._shared = shared
         self._reading: dict[str, tuple[CallSession, str]] = {}  # call id -> (session, last)
         self._tried: set[str] = set()  # calls a drain has tried to move
+        self._states: dict[str, str] = {}  # agent state waiting to be written, per call
+
+    # --- the agent's dialog, for whoever holds the call next ----------------------------
+    def keep_agent_state(self, session: CallSession, state: str) -> None:
+        """Write the agent's latest state into the call's directory entry; a state that
+        comes while one is being written replaces it (only the latest matters)."""
+        writing = session.call_id in self._states
+        self._states[session.call_id] = state
+        if not writing:
+            self._edge.spawn(self._write_states(session.call_id))
+
+    async def _write_states(self, call_id: str) -> None:
+        while (state := self._states.get(call_id)) is not None:
+            try:
+                await self._shared.set_fields(call_id, {"agent_state": state})
+            except SharedStateError as exc:
+                log.debug("agent state not kept for call %s: %s", call_id, exc)
+            if self._states.get(call_id) is state:
+                del self._states[call_id]
 
     # --- callbacks, in order, wherever they arrive ------------------------------------
     async def log_events(self, call_id: str, events: list[CallEvent]) -> bool:

@@ -119,6 +119,62 @@ class FlowBrain:
     async def aclose(self) -> None:
         """Nothing to release; here so the agent can close any brain the same way."""
 
+    # --- carrying the dialog on at another replica (docs/scale-out.md) -------------------
+
+    def state(self) -> dict[str, Any]:
+        """Where the dialog stands, as JSON-able data: `restore` on a fresh brain of the
+        same profile goes on from here (the call moved to another replica)."""
+        active = self._active
+        return {
+            "memory": _slots_out(self._memory),
+            "active": None
+            if active is None
+            else {
+                "name": active.name,
+                "slots": _slots_out(active.slots),
+                "pending": active.pending,
+                "confirming": active.confirming,
+                "confirmed": active.confirmed,
+            },
+            "last_intent": self._last_intent,
+            "offer": self._offer,
+            "items": self._reader.items,
+            "misses": self._reprompts.misses,
+            "done": self._done,
+            "history": [list(h) for h in self.history],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Go on from `state` (see `state`); what this profile does not know (an intent or
+        slot renamed since) is left out. Raises ValueError for state of another shape."""
+        try:
+            intents, slots = self._flow.intents, self._flow.slots
+            active = state.get("active")
+            self._memory = _slots_in(state.get("memory") or {}, slots)
+            self._active = None
+            if isinstance(active, dict) and active.get("name") in intents:
+                name = str(active["name"])
+                pending = active.get("pending")
+                self._active = _Active(
+                    name,
+                    intents[name],
+                    _slots_in(active.get("slots") or {}, slots),
+                    pending if pending in slots else None,
+                    bool(active.get("confirming")),
+                    bool(active.get("confirmed")),
+                )
+            last, offer = state.get("last_intent"), state.get("offer")
+            self._last_intent = last if last in intents else None
+            self._offer = offer if offer in intents else None
+            items = state.get("items")
+            if isinstance(items, list):
+                self._reader.items = [dict(i) for i in items if isinstance(i, dict)]
+            self._reprompts.misses = int(state.get("misses") or 0)
+            self._done = bool(state.get("done"))
+            self.history = [(str(w), str(t)) for w, t in state.get("history") or []]
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a flow brain's state: {exc}") from None
+
     # --- turn taking (optional: the agent uses them when a brain has them) ---------------
 
     @property
@@ -414,3 +470,15 @@ class FlowBrain:
         active.slots[target] = SlotValue(value, " ".join(value))
         async for text in self._advance(active, run_tool):
             yield text
+
+
+def _slots_out(slots: Mapping[str, SlotValue]) -> dict[str, list[Any]]:
+    return {name: [v.value, v.spoken] for name, v in slots.items()}
+
+
+def _slots_in(raw: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, SlotValue]:
+    out: dict[str, SlotValue] = {}
+    for name, (value, spoken) in raw.items():
+        if name in known and isinstance(value, str | int):
+            out[name] = SlotValue(value, str(spoken))
+    return out

@@ -142,6 +142,23 @@ class LlmBrain:
                 del self.messages[i]
             return
 
+    def state(self) -> dict[str, Any]:
+        """The conversation as JSON-able data: `restore` on a fresh brain of the same
+        profile goes on from here (the call moved to another replica)."""
+        return {"messages": self.messages, "misses": self._reprompts.misses, "done": self._done}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Go on from `state` (see `state`); raises ValueError for state of another shape."""
+        messages = state.get("messages")
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool")
+            for m in messages
+        ):
+            raise ValueError("not an llm brain's state: messages")
+        self.messages = [dict(m) for m in messages]
+        self._reprompts.misses = int(state.get("misses") or 0)
+        self._done = bool(state.get("done"))
+
     def apology(self) -> str:
         return render(self._profile.apology, self._vars)
 
