@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ from callbridge.call.session import CallSession
 from callbridge.devstack import Stack, running_replicas
 from callbridge.emulator import CallScript, LiveCaller
 from callbridge.shared.redis_state import RedisState
-from tests.scale.conftest import REDIS_URL
+from tests.scale.conftest import REDIS_URL, one_service
 
 pytestmark = pytest.mark.e2e
-SIGNING_KEY = "shared-by-every-replica-0123456789"
 TOKEN = "console-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -37,7 +36,7 @@ async def _call_at(stack: Stack, via: Stack, number: str) -> tuple[LiveCaller, C
     return caller, session
 
 
-async def _events(url: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+async def _events(url: str) -> AsyncGenerator[tuple[str, dict[str, Any]]]:
     async with (
         httpx.AsyncClient(timeout=30) as http,
         http.stream("GET", f"{url}/api/live/events", headers=AUTH) as response,
@@ -62,16 +61,8 @@ async def _next(events: AsyncIterator[tuple[str, dict[str, Any]]], name: str) ->
 
 
 async def test_every_replica_console_shows_every_call(redis_prefix: str, tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-    async with running_replicas(
-        2,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        database_url=db,
-        agent="echo",
-        signing_key=SIGNING_KEY,
-        admin_token=TOKEN,
-    ) as (one, two):
+    shared = one_service(redis_prefix, tmp_path, admin_token=TOKEN)
+    async with running_replicas(2, **shared) as (one, two):
         ids = {s.edge.shared.replica_id for s in (one, two)}
         assert len(ids) == 2
         caller_a, call_a = await _call_at(one, one, "+14255550101")

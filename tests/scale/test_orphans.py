@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from callbridge.app import create_app
-from callbridge.config import load_settings
+from callbridge.config import Settings, load_settings
 from callbridge.shared.redis_state import RedisState
 from callbridge.store.records import CallStarted
 from callbridge.store.sql import SqlCallStore
@@ -16,24 +17,34 @@ from tests.fakes import FakeControl
 from tests.scale.conftest import REDIS_URL
 
 
-async def test_only_calls_of_dead_replicas_are_hung_up(redis_prefix: str) -> None:
-    live = RedisState(REDIS_URL, "replica-live", redis_prefix)
-    dead = RedisState(REDIS_URL, "replica-dead", redis_prefix)
-    await live.heartbeat(30)  # alive; the dead one stopped beating
+async def _a_live_and_a_dead_replica(prefix: str) -> tuple[RedisState, RedisState]:
+    """Each with a call in the directory; the live one beats, the dead one stopped."""
+    live = RedisState(REDIS_URL, "replica-live", prefix)
+    dead = RedisState(REDIS_URL, "replica-dead", prefix)
+    await live.heartbeat(30)
     await live.put_call("call-live", {"connection": "conn-live"}, 60)
     await dead.put_call("call-dead", {"connection": "conn-dead"}, 60)
-    control = FakeControl()
-    settings = load_settings(
+    return live, dead
+
+
+def _new_replica(prefix: str, **extra: Any) -> Settings:
+    return load_settings(
         acs_connection="endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
         public_url="https://bridge.example.com",
         eventgrid_secret="eventgrid-secret-123456",
         agent="echo",
         redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
+        redis_prefix=prefix,
         signing_key="shared-by-every-replica-0123456789",
         replica_id="replica-new",
+        **extra,
     )
-    app = create_app(settings, control=control)
+
+
+async def test_only_calls_of_dead_replicas_are_hung_up(redis_prefix: str) -> None:
+    live, dead = await _a_live_and_a_dead_replica(redis_prefix)
+    control = FakeControl()
+    app = create_app(_new_replica(redis_prefix), control=control)
     edge: AcsEdge = app.state.edge
     edge.hang_up_left_behind(
         [("call-live", "conn-live"), ("call-dead", "conn-dead"), ("call-unknown", "conn-x")]
@@ -63,23 +74,8 @@ async def test_a_starting_replica_marks_only_dead_replicas_calls_incomplete(
         ]
     )
     await store.close()
-    live = RedisState(REDIS_URL, "replica-live", redis_prefix)
-    dead = RedisState(REDIS_URL, "replica-dead", redis_prefix)
-    await live.heartbeat(30)
-    await live.put_call("call-live", {"connection": "conn-live"}, 60)
-    await dead.put_call("call-dead", {"connection": "conn-dead"}, 60)
-    settings = load_settings(
-        acs_connection="endpoint=http://127.0.0.1:1/;accesskey=c2VjcmV0",
-        public_url="https://bridge.example.com",
-        eventgrid_secret="eventgrid-secret-123456",
-        agent="echo",
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        signing_key="shared-by-every-replica-0123456789",
-        replica_id="replica-new",
-        database_url=db,
-    )
-    app = create_app(settings, control=FakeControl())
+    live, dead = await _a_live_and_a_dead_replica(redis_prefix)
+    app = create_app(_new_replica(redis_prefix, database_url=db), control=FakeControl())
     async with app.router.lifespan_context(app):
         orphans = app.state.records.orphans
         assert sorted(o.call_id for o in orphans) == ["call-dead", "call-unknown"]

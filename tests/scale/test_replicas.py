@@ -14,10 +14,9 @@ import websockets
 from callbridge.devstack import Stack, running_replicas
 from callbridge.emulator import CallScript
 from tests.e2e.harness import hello_pcm16k
-from tests.scale.conftest import REDIS_URL
+from tests.scale.conftest import one_service
 
 pytestmark = pytest.mark.e2e
-SIGNING_KEY = "shared-by-every-replica-0123456789"
 
 
 def webhook(stack: Stack) -> str:
@@ -27,15 +26,7 @@ def webhook(stack: Stack) -> str:
 async def test_a_call_delivered_to_two_replicas_at_once_is_answered_once(
     redis_prefix: str, tmp_path: Path
 ) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-    async with running_replicas(
-        2,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        database_url=db,
-        agent="echo",
-        signing_key=SIGNING_KEY,
-    ) as (one, two):
+    async with running_replicas(2, **one_service(redis_prefix, tmp_path)) as (one, two):
         assert one.settings.eventgrid_secret == two.settings.eventgrid_secret
         scripts = [
             CallScript(
@@ -63,15 +54,7 @@ async def test_a_spent_media_url_opens_nothing_at_another_replica(
     redis_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, "callbridge.telephony.acs.routes")
-    db = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-    async with running_replicas(
-        2,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        database_url=db,
-        agent="echo",
-        signing_key=SIGNING_KEY,
-    ) as (one, two):
+    async with running_replicas(2, **one_service(redis_prefix, tmp_path)) as (one, two):
         caller = await one.emulator.start_call(CallScript(audio=b"", tail_s=None))
         await caller.wait_media()
         call = one.emulator.calls[-1]
