@@ -177,6 +177,7 @@ async def test_live_calls_stream_in(browser: Browser, site: str, records: FakeRe
         "profile": "Contoso support line",
         "started_at": iso(T0),
         "transcript": [{"role": "agent", "text": "Hello, Contoso.", "at": iso(T0)}],
+        "replica": "r0",
     }
     page = await browser.new_page()
     errors = PageErrors(page)
@@ -223,6 +224,13 @@ async def test_live_calls_stream_in(browser: Browser, site: str, records: FakeRe
     )
     await expect(new).to_have_class("card live-call ended")
     await expect(new.locator("a")).to_have_attribute("href", f"/console/calls/{new_id}")
+    # Several replicas: the card says which holds the call, and follows it when it moves.
+    held = card.locator(".replica")
+    await expect(held).to_have_text(" · on r0")
+    moved = {**records.live[live_id], "call_id": live_id, "replica": "r1"}
+    records.publish("call_started", moved)
+    await expect(held).to_have_text(" · on r1")
+    await expect(page.locator(f"article[data-call-id='{live_id}']")).to_have_count(1)
     await expect(page.locator("#live-empty")).to_be_hidden()
     assert errors.errors == []
     await page.close()

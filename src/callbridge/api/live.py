@@ -163,6 +163,7 @@ class LiveHub:
                 "callee": call.callee,
                 "profile": line,
                 "started_at": _iso(call.started_at),
+                "replica": self.replica_id or None,
             },
         )
 

@@ -26,6 +26,7 @@ function card(call) {
   const tools = el("p", { class: "tools" });
   const timer = el("span", { class: "timer mono" }, "0:00");
   const line = el("span", { class: "line" }, call.profile ? ` · ${call.profile}` : "");
+  const where = el("span", { class: "replica" }, call.replica ? ` · on ${call.replica}` : "");
   const state = el("span", { class: "badge", dataset: { outcome: "active" } }, "live");
   const root = el(
     "article",
@@ -33,11 +34,13 @@ function card(call) {
     el("header", {}, el("strong", { class: "party" }, call.caller || "unknown caller"), timer, state),
     el("p", { class: "muted small" },
       `to ${call.callee || "?"} · started ${fmtClock(call.started_at)}`,
-      line),
+      line, where),
     lines,
     tools,
   );
-  entry = { id, root, lines, line, tools, timer, state, startedAt: toDate(call.started_at), ended: false };
+  entry = {
+    id, root, lines, line, where, tools, timer, state, startedAt: toDate(call.started_at), ended: false,
+  };
   cards.set(id, entry);
   grid.prepend(root);
   tick();
@@ -105,7 +108,11 @@ function connect() {
   const source = new EventSource(withToken("/api/live/events"));
   source.addEventListener("open", () => setStatus("live", "live"));
   on(source, "snapshot", applySnapshot);
-  on(source, "call_started", (data) => card(data));
+  on(source, "call_started", (data) => {
+    // With several replicas, a call that moves is started again by the replica taking it.
+    const entry = card(data);
+    if (data.replica) entry.where.textContent = ` · on ${data.replica}`;
+  });
   // The keypad menu moved the call to another line: show the line it is on now.
   on(source, "call_moved", (data) => { card(data).line.textContent = ` · ${data.profile}`; });
   on(source, "transcript", (data) => addTurn(card(data), data));

@@ -151,8 +151,7 @@ class LlmBrain:
         """Go on from `state` (see `state`); raises ValueError for state of another shape."""
         messages = state.get("messages")
         if not isinstance(messages, list) or not all(
-            isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool")
-            for m in messages
+            isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool") for m in messages
         ):
             raise ValueError("not an llm brain's state: messages")
         self.messages = [dict(m) for m in messages]
