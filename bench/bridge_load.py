@@ -81,13 +81,30 @@ def fake_voicelive() -> Iterator[dict[str, str]]:
 
 
 async def run(
-    calls: int, seconds: float, agent: str, jitter_p99_ms: float, extra_env: dict[str, str]
+    calls: int,
+    seconds: float,
+    agent: str,
+    jitter_p99_ms: float,
+    extra_env: dict[str, str],
+    warmup: bool = False,
 ) -> dict[str, Any]:
     env = {"CALLBRIDGE_MAX_CALLS": str(calls + 10), **extra_env}
     async with service_process(agent, env, cwd=ROOT) as svc:
         emu, service_url = svc.emulator, svc.url
         service = psutil.Process(svc.proc.pid)
         rss_idle = service.memory_info().rss
+        rss_warm = None
+        before: dict[str, Any] = {}
+        if warmup:
+            # One call, ended, before the measured ones: what the first call of a fresh
+            # process loads once (clients, imports) is not a per-call cost.
+            await emu.place_call(
+                CallScript(audio=caller_audio(2.0), start_delay_s=0.2, hangup_after_s=4.0)
+            )
+            await asyncio.sleep(2.0)
+            rss_warm = service.memory_info().rss
+            async with httpx.AsyncClient() as client:
+                before = (await client.get(service_url + "/stats")).json()
         # The caller falls quiet 6 s before hanging up, so every reply has finished playing
         # and any frame missing at either end is a lost frame, not one still in flight.
         # A realtime reply is longer than the echo: the caller leaves it room.
@@ -115,6 +132,8 @@ async def run(
         await asyncio.sleep(1.0)
         async with httpx.AsyncClient() as client:
             stats = (await client.get(service_url + "/stats")).json()
+    for key in ("frames_in", "chunks_out", "bytes_out", "replies", "barge_ins"):
+        stats[key] -= before.get(key, 0)  # the warm-up call's
     busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     cpu_pct = 100.0 * busy / (t1 - t0)
     rss_peak = max(rss_samples) if rss_samples else rss_idle
@@ -135,6 +154,14 @@ async def run(
         "rss_idle_mb": round(rss_idle / 2**20, 1),
         "rss_peak_mb": round(rss_peak / 2**20, 1),
         "rss_per_call_mb": round((rss_peak - rss_idle) / 2**20 / calls, 3),
+        **(
+            {
+                "rss_after_one_call_mb": round(rss_warm / 2**20, 1),
+                "rss_per_call_after_one_call_mb": round((rss_peak - rss_warm) / 2**20 / calls, 3),
+            }
+            if rss_warm is not None
+            else {}
+        ),
         "pacing_lateness_p50_ms": round(lateness["p50"], 2),
         "pacing_lateness_p99_ms": round(lateness["p99"], 2),
         "pacing_lateness_max_ms": round(lateness["max"], 2),
@@ -162,6 +189,11 @@ def main() -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="a service setting"
     )
+    parser.add_argument(
+        "--warmup",
+        action="store_true",
+        help="one call before the measured ones; also reports RSS per call above that",
+    )
     parser.add_argument("--json", default=None, help="default: bench/results/bridge_load*.json")
     parser.add_argument(
         "--telemetry",
@@ -179,11 +211,13 @@ def main() -> int:
         with fake_voicelive() as fake_env:
             extra_env = {**fake_env, **extra_env}
             result = asyncio.run(
-                run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env)
+                run(
+                    args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env, args.warmup
+                )
             )
     else:
         result = asyncio.run(
-            run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env)
+            run(args.calls, args.seconds, args.agent, args.jitter_p99_ms, extra_env, args.warmup)
         )
     suffix = "" if args.agent == "echo" else f"_{args.agent}"
     if args.telemetry:

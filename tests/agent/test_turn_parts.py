@@ -66,6 +66,10 @@ def test_hanging_words_do_not_finish_a_turn() -> None:
     assert dangles("Can you recommend?")
     assert not dangles("What are your opening hours?") and not dangles("Four five one two.")
     assert not dangles("Can you help me?") and not dangles("Thank you.") and not dangles("")
+    # A thing known by a number, bare: its number is still to come.
+    assert dangles("Could you check order?") and dangles("What's the status of booking")
+    assert not dangles("Where is my order?") and not dangles("I'd like to check on my order.")
+    assert not dangles("I placed an order.")
 
 
 def test_a_number_asked_for_is_whole_only_with_enough_digits() -> None:
@@ -116,7 +120,7 @@ def test_the_phrase_cache_is_bounded() -> None:
 
 def test_the_profile_turn_section_reaches_the_agent() -> None:
     section = TurnSection(end_of_turn="silence", end_silence_ms=500, max_silence_ms=2000)
-    turn = TurnSettings().from_section(section)
+    turn = TurnSettings.from_section(section)
     assert turn.end_of_turn == "silence" and turn.end_silence_ms == 500
     assert turn.max_silence_ms == 2000 and not turn.smart
     assert TurnSection().end_of_turn == "smart"

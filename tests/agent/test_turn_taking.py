@@ -23,6 +23,7 @@ from callbridge.agent.base import (
 )
 from callbridge.agent.local.agent import LocalAgent, TurnSettings
 from callbridge.agent.local.brain.base import ToolRunner
+from callbridge.agent.local.stt import NUMBERS_PROMPT, SOUNDS_PROMPT
 from callbridge.agent.local.vad import (
     WINDOW_BYTES,
     SegmenterConfig,
@@ -73,6 +74,29 @@ class FakeStt:
     async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Words:
         self.heard_ms.append(len(pcm16k) * 1000 // (2 * RATE))
         return Words(self.texts.pop(0) if self.texts else self.text)
+
+
+@dataclass
+class Said:
+    text: str
+    raw_text: str
+
+
+@dataclass
+class PromptedStt:
+    """Whisper with prompts: `plain` in turn without one, `prompted[prompt]` with one."""
+
+    plain: list[str]
+    prompted: dict[str, str] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)  # the prompt of each transcription
+    supports_prompts = True
+
+    async def transcribe_async(self, pcm16k: bytes, executor: Executor, prompt: str = "") -> Said:
+        self.prompts.append(prompt)
+        if prompt and prompt not in self.prompted:
+            raise RuntimeError("no transcription with this prompt")
+        text = self.prompted[prompt] if prompt else self.plain.pop(0)
+        return Said(text, text)
 
 
 class FakeTts:
@@ -260,6 +284,47 @@ async def test_words_that_do_not_finish_a_sentence_overrule_the_model() -> None:
     await call.close()
 
 
+async def test_a_bare_order_before_a_pause_waits_for_its_number() -> None:
+    """ "Could you check order …" sounds finished (the model says 0.9) but its number is
+    still to come: the caller is not cut off."""
+    brain = Brain({})
+    stt = PromptedStt(["Could you check order?"], {NUMBERS_PROMPT: "Could you check order 5 5 2 0"})
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    await call.start()
+    await call.push(speech(700) + quiet(900))
+    assert call.count(SpeechStopped) == 0 and brain.turns == []
+    await call.push(speech(600) + quiet(200))
+    assert brain.turns == ["Could you check order 5 5 2 0"]
+    await call.close()
+
+
+async def test_the_rest_of_a_number_after_a_pause_is_written_digit_by_digit() -> None:
+    """Words before the pause mention a number: the utterance is transcribed again with
+    the numbers prompt, so "seven seven three one" is not "77731"."""
+    brain = Brain({})
+    stt = PromptedStt(
+        ["The order number is", "The order number is 77731"],
+        {NUMBERS_PROMPT: "The order number is 7 7 3 1"},
+    )
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    await call.start()
+    await call.push(speech(700) + quiet(900) + speech(600) + quiet(200))
+    assert brain.turns == ["The order number is 7 7 3 1"]
+    assert stt.prompts == ["", NUMBERS_PROMPT]
+    await call.close()
+
+
+async def test_other_pauses_keep_whisper_unprompted() -> None:
+    brain = Brain({})
+    stt = PromptedStt(["I'm looking for", "I'm looking for a Japanese restaurant"])
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    await call.start()
+    await call.push(speech(700) + quiet(900) + speech(600) + quiet(200))
+    assert brain.turns == ["I'm looking for a Japanese restaurant"]
+    assert stt.prompts == ["", ""]
+    await call.close()
+
+
 async def test_the_brain_knows_a_number_is_still_short_or_whole() -> None:
     short = Call(Brain({}, hint=False), FakeStt("4 5"), FakeTurnModel(0.9))
     await short.start()
@@ -363,4 +428,42 @@ async def test_a_key_pressed_over_the_agent_always_interrupts() -> None:
     await _interrupted_greeting(call, 200)
     await call.agent.push_dtmf("1")
     assert brain.heard_texts == ["Thank you for…"]
+    await call.close()
+
+
+async def test_an_uh_huh_whisper_takes_for_a_word_resumes_the_reply() -> None:
+    """Plain tiny.en wrote an "uh-huh" as "Out!"; with the sounds prompt it is "Uh...":
+    a sound, so the greeting goes on and the brain hears of no turn."""
+    brain = Brain({})
+    stt = PromptedStt(["Out!"], {SOUNDS_PROMPT: "Uh..."})
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    heard = await _interrupted_greeting(call, 250)
+    before = len(call.events)
+    await call.push(quiet(400))
+    audio = [e for e in call.events[before:] if isinstance(e, AgentAudio)]
+    assert brain.heard_texts == [] and brain.turns == []
+    assert audio and audio[0].response_id != heard.response_id
+    assert isinstance(call.events[-1], ResponseDone) and not call.events[-1].interrupted
+    await call.close()
+
+
+async def test_a_short_word_over_the_agent_still_interrupts_it() -> None:
+    brain = Brain({"Stop.": ["Okay."]})
+    stt = PromptedStt(["Stop."], {SOUNDS_PROMPT: "Stop. Stop."})
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    await _interrupted_greeting(call, 250)
+    await call.push(quiet(400))
+    assert brain.heard_texts == ["Thank you for…"]
+    assert brain.turns == ["Stop."] and call.said()[-1] == "Okay."
+    await call.close()
+
+
+async def test_a_failed_second_opinion_leaves_the_caller_answered_not_in_silence() -> None:
+    brain = Brain({"Out!": ["Sorry?"]})
+    stt = PromptedStt(["Out!"])  # the transcription with the sounds prompt fails
+    call = Call(brain, stt, FakeTurnModel(0.9))
+    await _interrupted_greeting(call, 250)
+    await call.push(quiet(400))
+    assert stt.prompts == ["", SOUNDS_PROMPT]
+    assert brain.turns == ["Out!"] and call.said()[-1] == "Sorry?"
     await call.close()

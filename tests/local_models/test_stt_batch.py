@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from callbridge.agent.local.stt import WhisperStt
+from callbridge.agent.local.stt import NUMBERS_PROMPT, SOUNDS_PROMPT, WhisperStt
 from callbridge.agent.local.stt_batch import SttBatcher, batched
 from tests.local_models.audio import silence, speech16k
 
@@ -29,6 +29,17 @@ def test_a_batch_hears_what_one_by_one_hears(stt: WhisperStt) -> None:
     together = [r.text for r in stt.transcribe_many(audio)]
     assert together == alone
     assert together[-1] == "" and "opening hours" in together[0].lower()
+
+
+def test_a_batch_with_and_without_a_prompt_hears_what_one_by_one_hears(stt: WhisperStt) -> None:
+    """Calls transcribed with a prompt (a number after a pause, a sound over the agent)
+    and without one at the same moment: each gets its own prompt's text."""
+    audio = [_audio(t) for t in PHRASES]
+    prompts = ["", NUMBERS_PROMPT, SOUNDS_PROMPT, ""]
+    alone = [stt.transcribe(a, prompt=p).text for a, p in zip(audio, prompts, strict=True)]
+    together = [r.text for r in stt.transcribe_many(audio, prompts)]
+    assert together == alone
+    assert "opening hours" in together[0].lower() and together[1] != ""
 
 
 class Recording:

@@ -20,9 +20,7 @@ def local_agent_factory(profile: Profile, tools: ToolRegistry) -> Callable[[], A
     from callbridge.agent.local.brain import make_brain
     from callbridge.agent.local.models import get_stt, speech_executor, voice_executor
 
-    turn = TurnSettings(
-        end_silence_ms=profile.turn.end_silence_ms, barge_in_min_ms=profile.turn.barge_in_min_ms
-    )
+    turn = TurnSettings.from_section(profile.turn)
     notices = notice_texts(profile)
 
     def factory() -> AgentSession:

@@ -125,9 +125,7 @@ def offline_agent_factory(profile: Profile, tools: ToolRegistry) -> Callable[[],
     from callbridge.agent.local.brain import make_brain
     from callbridge.agent.local.models import get_stt, speech_executor
 
-    turn = TurnSettings(
-        end_silence_ms=profile.turn.end_silence_ms, barge_in_min_ms=profile.turn.barge_in_min_ms
-    )
+    turn = TurnSettings.from_section(profile.turn)
     handover = f"{profile.apology} {profile.realtime.offline_handover}"
 
     def brain(info: CallInfo) -> Brain:

@@ -23,6 +23,7 @@ import contextvars
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
@@ -60,6 +61,7 @@ from callbridge.agent.local.setup import (
     TurnSettings,
     TurnTimings,
 )
+from callbridge.agent.local.stt import NUMBERS_PROMPT, SOUNDS_PROMPT
 from callbridge.agent.local.stt_batch import batched
 from callbridge.agent.local.vad import SegmenterConfig, SpeechSegmenter, VadEvent
 from callbridge.agent.sentences import first_clauses
@@ -73,6 +75,9 @@ log = logging.getLogger(__name__)
 
 VAD_RATE = 16000
 MAX_GAP_MS = 320  # pauses inside an utterance, as Whisper and Smart Turn get them
+# Words before a pause that say a number comes next ("my order number is …", "check order
+# …", "… four five …"): the rest of the utterance is transcribed with `NUMBERS_PROMPT`.
+_NUMBER_CUE = re.compile(r"\b(?:number|order|code|reference|account|pin)\b|\d", re.IGNORECASE)
 _ids = itertools.count(1)
 
 
@@ -126,6 +131,7 @@ class LocalAgent:
         self._reply: _Reply | None = None  # the reply being generated
         self._last_reply: _Reply | None = None  # the latest reply, generated or not
         self._speculative: tuple[int, asyncio.Task[str]] | None = None
+        self._said = ""  # the words of the current utterance before its last pause
         self._decision: asyncio.Task[None] | None = None  # end of turn, being decided
         self._carry = b""  # an utterance whose reply the caller talked over before it began
         self._held: Held | None = None  # a reply stopped by speech that may be a cough
@@ -169,9 +175,9 @@ class LocalAgent:
         self._brain = self._make_brain(call)
         section = getattr(self._brain, "turn_section", None)
         if section is not None:
-            # The profile's turn section, through the brain made from it (lines/ builds
-            # TurnSettings with the timings of the silence mode only).
-            self._turn = self._turn.from_section(section)
+            # The profile's turn section, through the brain made from it: the lines pass
+            # it already (`TurnSettings.from_section`); an agent made without it gets it.
+            self._turn = TurnSettings.from_section(section, self._turn)
             self._segmenter = self._new_segmenter()
         self._rate = call.sample_rate
         self._to_vad = StreamResampler(call.sample_rate, VAD_RATE)
@@ -280,10 +286,13 @@ class LocalAgent:
             if reply is not None and not reply.pieces and self._held is None:
                 self._carry = reply.utterance
                 self._cancel_reply()
+            if not self._carry:
+                self._said = ""  # (a carried utterance keeps its words: they go on)
         elif event.kind == "pause" and event.audio:
             self._cancel_speculative()
             audio = self._carry + event.audio
-            task = self._spawn(self._transcribe(audio))
+            task = self._spawn(self._transcribe(audio, self._prompt()))
+            task.add_done_callback(self._note_said)
             self._speculative = (len(audio), task)
             self._cancel_decision()
             if self._held is not None:
@@ -375,8 +384,10 @@ class LocalAgent:
         speech_ms = (event.speech_end_ms or event.time_ms) - event.speech_start_ms
         noise = False
         if speech_ms <= self._turn.noise_max_ms:
-            text = await self._speculative_text(event.audio or b"")
-            noise = is_noise(text)
+            audio = event.audio or b""
+            text = await self._speculative_text(audio)
+            # Words: asked again (only then, it costs a transcription) if they were sounds.
+            noise = is_noise(text) or await self._sounds_only(audio)
             log.info("over the agent: %r in %d ms of speech (noise: %s)", text, speech_ms, noise)
         if self._held is not held:
             return
@@ -418,9 +429,41 @@ class LocalAgent:
             self._speculative[1].cancel()
             self._speculative = None
 
-    async def _transcribe(self, pcm16k: bytes) -> str:
-        result = await self._stt.transcribe_async(pcm16k, self._executor)
+    def _note_said(self, task: asyncio.Task[str]) -> None:
+        current = self._speculative is not None and self._speculative[1] is task
+        if current and not task.cancelled() and task.exception() is None:
+            self._said = task.result()
+
+    def _prompt(self) -> str:
+        """Whisper's prompt for this utterance: digit by digit once its words so far (up
+        to a pause) say a number is being read out. Only then: a prompt changes how
+        other speech is written too ("for four people" as "for 4 people")."""
+        return NUMBERS_PROMPT if _NUMBER_CUE.search(self._said) else ""
+
+    async def _stt_result(self, pcm16k: bytes, prompt: str = "") -> Any:
+        if prompt and getattr(self._stt, "supports_prompts", False):
+            return await self._stt.transcribe_async(pcm16k, self._executor, prompt=prompt)
+        return await self._stt.transcribe_async(pcm16k, self._executor)
+
+    async def _transcribe(self, pcm16k: bytes, prompt: str = "") -> str:
+        result = await self._stt_result(pcm16k, prompt)
         return str(getattr(result, "text", result) or "").strip()
+
+    async def _sounds_only(self, pcm16k: bytes) -> bool:
+        """A second opinion on a short sound Whisper wrote as words: transcribed again
+        with `SOUNDS_PROMPT`, an "uh-huh" tiny.en wrote "Out!" is written "Uh...", while
+        real short words stay words. Its raw text counts: a word said twice over is
+        rejected as a loop, yet still a word."""
+        if not getattr(self._stt, "supports_prompts", False):
+            return False
+        try:
+            result = await self._stt_result(pcm16k, SOUNDS_PROMPT)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # no second opinion: the plain transcription decides alone
+            log.exception("transcription with the sounds prompt failed")
+            return False
+        return is_noise(str(getattr(result, "raw_text", None) or getattr(result, "text", "")))
 
     async def _utterance_text(self, audio: bytes, timing: TurnTimings) -> str:
         started = time.perf_counter()
@@ -435,7 +478,7 @@ class LocalAgent:
             except Exception:
                 text = None
         if text is None:
-            text = await self._transcribe(audio)
+            text = await self._transcribe(audio, self._prompt())
         timing.stt_ms = (time.perf_counter() - started) * 1000
         return text
 

@@ -70,12 +70,22 @@ _DANGLING: Final = frozenset(
 _AUXILIARY: Final = frozenset("do does did can could would will should are is was".split())
 _PRONOUN: Final = frozenset("you i we they he she it".split())
 _TELLING: Final = frozenset("tell give show send get find book".split())
+# Things known by a number: bare after a verb or a preposition ("could you check order …",
+# "the status of booking …") the number is still to come; after "my" or "an" they are whole
+# ("where is my order").
+_NUMBERED: Final = frozenset(
+    "order account reference booking reservation ticket invoice confirmation policy case".split()
+)
+_BEFORE_NUMBER: Final = frozenset(
+    "check track find cancel change update confirm chase on for of".split()
+)
 _WORD = re.compile(r"[a-z']+|\d+")
 
 
 def dangles(text: str) -> bool:
     """Do the words stop where no finished turn stops? ("…number is", "what time do you",
-    "can you tell me") Whisper's punctuation is no help: it writes "What time do you?"."""
+    "can you tell me", "check order") Whisper's punctuation is no help: it writes "What
+    time do you?"."""
     words = _WORD.findall(text.lower())
     if not words:
         return False
@@ -84,4 +94,5 @@ def dangles(text: str) -> bool:
         last in _DANGLING
         or (before in _AUXILIARY and last in _PRONOUN)
         or (before in _TELLING and last in ("me", "us"))
+        or (before in _BEFORE_NUMBER and last in _NUMBERED)
     )

@@ -57,10 +57,12 @@ class TurnSettings:
     def smart(self) -> bool:
         return self.end_of_turn == "smart"
 
-    def from_section(self, section: TurnSection) -> TurnSettings:
-        """These settings with the profile's ``turn:`` section applied."""
+    @classmethod
+    def from_section(cls, section: TurnSection, base: TurnSettings | None = None) -> TurnSettings:
+        """The profile's ``turn:`` section, over `base`'s other settings (default: these
+        defaults)."""
         return replace(
-            self,
+            base or cls(),
             end_silence_ms=section.end_silence_ms,
             barge_in_min_ms=section.barge_in_min_ms,
             end_of_turn=section.end_of_turn,

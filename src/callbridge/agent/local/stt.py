@@ -39,6 +39,7 @@ real speech; the thresholds (`SttOptions`) were set on synthesised phone-band sp
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import math
 import os
@@ -66,6 +67,16 @@ class SttModelNotFound(FileNotFoundError):
     """The Whisper model is not available locally (nothing is downloaded)."""
 
 
+# Prompts (Whisper's "previous text") for audio where tiny.en writes badly what it hears.
+# A caller reading out a number after a pause: without it "seven seven three one" came out
+# "77731" and "five five two zero" "555-20" or "5500"; with it digit by digit (18 of 18 in
+# the benchmark's paused set, 11 of 18 without).
+NUMBERS_PROMPT: Final = "My order number is 4 5 1 2."
+# A short sound over the agent: without it "uh-huh" came out "Out!" and "mm" "Him", taken
+# for words; with it they are written as sounds, and short words ("stop", "no", "wait",
+# "cancel", "hello") stay words.
+SOUNDS_PROMPT: Final = "Mm-hmm. Uh-huh. Hmm. Um, uh... Okay."
+
 # Phone speech runs at 2.5-4 words a second; a fast-window text far below that was cut short.
 _MIN_WORDS_PER_S: Final = 2.2
 
@@ -84,9 +95,10 @@ class SttOptions:
     """Encoder window for short audio; 30 disables the shortcut (standard Whisper)."""
     short_window_s: float = 15.0
     """Encoder window for the shortest audio; below `fast_window_s` it is used for audio up
-    to 2 s shorter. 10 s was ~1.5x faster here on our phrases but dropped or misheard the
-    last word of some utterances in the full suite ("opening now" for "opening hours"), so
-    it is off by default (= fast_window_s); 8 s and less make tiny.en loop."""
+    to 2 s shorter. Off by default (= fast_window_s): on 78 random Piper renderings of 13
+    caller phrases 10 s made 29 word errors in 414 words, 15 s 26, for ~20 % less CPU.
+    ("Opening now" for "opening hours", once blamed on it, is one rendering in ten of the
+    phrase heard so with any window.) 8 s and less make tiny.en loop."""
     tokens_per_second: float = 8.0
     """Token budget of a fast-window decode: ``12 + tokens_per_second * seconds``."""
     no_speech_threshold: float = 0.6
@@ -233,11 +245,15 @@ class WhisperStt:
             self._model.get_prompt(self._tokenizer, [], without_timestamps=True)
         )
         self._suppress: list[int] = list(get_suppressed_tokens(self._tokenizer, [-1]))
+        self._prompts: dict[str, list[int]] = {}  # prompt text -> decoder start tokens
 
     # -- public API ----------------------------------------------------------------------
 
-    def transcribe(self, pcm16k: bytes, *, allow_short: bool = True) -> SttResult:
-        """Transcribe one utterance (16 kHz, 16-bit mono PCM). BLOCKING."""
+    def transcribe(self, pcm16k: bytes, *, allow_short: bool = True, prompt: str = "") -> SttResult:
+        """Transcribe one utterance (16 kHz, 16-bit mono PCM). BLOCKING.
+
+        `prompt` is given to Whisper as the text said before (`NUMBERS_PROMPT`,
+        `SOUNDS_PROMPT`): it steers how the words are written, not which are heard."""
         started = time.perf_counter()
         audio = _to_float(pcm16k)
         if len(audio) == 0:
@@ -246,7 +262,7 @@ class WhisperStt:
         if seconds > _FULL_WINDOW_FRAMES / 100:
             decoded = self._transcribe_long(audio)
         else:
-            decoded = self._transcribe_short(audio, seconds, allow_short=allow_short)
+            decoded = self._transcribe_short(audio, seconds, allow_short=allow_short, prompt=prompt)
         return self._result(decoded, len(audio), started)
 
     def transcribe_whole(self, pcm16k: bytes) -> SttResult:
@@ -255,21 +271,29 @@ class WhisperStt:
         last sentence of several seconds of speech). BLOCKING."""
         return self.transcribe(pcm16k, allow_short=False)
 
-    async def transcribe_async(self, pcm16k: bytes, executor: Executor | None = None) -> SttResult:
+    async def transcribe_async(
+        self, pcm16k: bytes, executor: Executor | None = None, *, prompt: str = ""
+    ) -> SttResult:
         """`transcribe` in ``executor`` (default: the shared bounded speech executor)."""
         if executor is None:
             from callbridge.agent.local.models import speech_executor
 
             executor = speech_executor()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self.transcribe, pcm16k)
+        return await loop.run_in_executor(
+            executor, functools.partial(self.transcribe, pcm16k, prompt=prompt)
+        )
 
-    def transcribe_many(self, utterances: Sequence[bytes]) -> list[SttResult]:
+    def transcribe_many(
+        self, utterances: Sequence[bytes], prompts: Sequence[str] | None = None
+    ) -> list[SttResult]:
         """`transcribe` for several utterances at once (calls that stopped talking at the same
         moment): the short ones share one encoder and decoder batch, ~25 % less CPU than one
         by one here. A decode the checks reject is redone alone in the full window. BLOCKING."""
+        texts = list(prompts) if prompts is not None else [""] * len(utterances)
         if len(utterances) < 2:
-            return [self.transcribe(pcm) for pcm in utterances]
+            pairs = zip(utterances, texts, strict=True)
+            return [self.transcribe(pcm, prompt=p) for pcm, p in pairs]
         started = time.perf_counter()
         results: list[SttResult | None] = [None] * len(utterances)
         short: list[tuple[int, npt.NDArray[np.float32], float]] = []
@@ -279,16 +303,21 @@ class WhisperStt:
             if audio.size and seconds + _FAST_WINDOW_MARGIN_S <= self._window_s(seconds) < 30:
                 short.append((i, audio, seconds))
             else:
-                results[i] = self.transcribe(pcm)
-        # One batch per encoder window (10 s or 15 s).
-        for window_s in sorted({self._window_s(sec) for _, _, sec in short}):
-            group = [item for item in short if self._window_s(item[2]) == window_s]
+                results[i] = self.transcribe(pcm, prompt=texts[i])
+        # One batch per encoder window (10 s or 15 s) and prompt: CTranslate2 decodes a
+        # batch only if every decode starts at the same position, i.e. with the same prompt.
+        for window_s, prompt in sorted({(self._window_s(sec), texts[i]) for i, _, sec in short}):
+            group = [
+                item
+                for item in short
+                if self._window_s(item[2]) == window_s and texts[item[0]] == prompt
+            ]
             features = [self._model.feature_extractor(audio) for _, audio, _ in group]
             budgets = [self._budget(sec) for _, _, sec in group]
-            decoded = self._decode(features, round(window_s * 100), budgets)
+            decoded = self._decode(features, round(window_s * 100), budgets, prompt)
             for (i, audio, seconds), feats, one in zip(group, features, decoded, strict=True):
-                if not self._fast_ok(one, seconds):
-                    one = self._decode([feats], _FULL_WINDOW_FRAMES, None)[0]
+                if not self._fast_ok(one, seconds, prompt):
+                    one = self._decode_full(feats, seconds, prompt)
                 results[i] = self._result(one, len(audio), started)
         return [r for r in results if r is not None]
 
@@ -306,12 +335,15 @@ class WhisperStt:
     def _budget(self, seconds: float) -> int:
         return 12 + math.ceil(self.options.tokens_per_second * seconds)
 
-    def _fast_ok(self, decoded: _Decoded, seconds: float) -> bool:
+    def _fast_ok(self, decoded: _Decoded, seconds: float, prompt: str = "") -> bool:
         """A fast-window decode stands unless it looped, ran out of budget, or is too short
-        for the audio (the short window sometimes ends a long utterance early)."""
+        for the audio (the short window sometimes ends a long utterance early). A prompted
+        decode that loops stands: it loops in the full window too (a short sound after the
+        sounds prompt: "F. F. F."), and the full window is twice the encoder's work."""
         words = len(decoded.text.split())
         cut_short = seconds > 3.0 and words < _MIN_WORDS_PER_S * seconds
-        return not decoded.hit_budget and not _repeats_at_end(decoded.tokens) and not cut_short
+        looped = decoded.hit_budget or _repeats_at_end(decoded.tokens)
+        return not cut_short and (not looped or bool(prompt))
 
     def _result(self, decoded: _Decoded, samples: int, started: float) -> SttResult:
         text, rejected = self._judge(decoded)
@@ -326,21 +358,49 @@ class WhisperStt:
         )
 
     def _transcribe_short(
-        self, audio: npt.NDArray[np.float32], seconds: float, *, allow_short: bool = True
+        self,
+        audio: npt.NDArray[np.float32],
+        seconds: float,
+        *,
+        allow_short: bool = True,
+        prompt: str = "",
     ) -> _Decoded:
         features = self._model.feature_extractor(audio)
         window_s = self._window_s(seconds, allow_short=allow_short)
         if window_s * 100 < _FULL_WINDOW_FRAMES and seconds + _FAST_WINDOW_MARGIN_S <= window_s:
-            decoded = self._decode([features], round(window_s * 100), [self._budget(seconds)])[0]
-            if self._fast_ok(decoded, seconds):
+            budget = [self._budget(seconds)]
+            decoded = self._decode([features], round(window_s * 100), budget, prompt)[0]
+            if self._fast_ok(decoded, seconds, prompt):
                 return decoded
-        return self._decode([features], _FULL_WINDOW_FRAMES, None)[0]
+        return self._decode_full(features, seconds, prompt)
+
+    def _decode_full(self, features: Any, seconds: float, prompt: str) -> _Decoded:
+        # A prompted decode keeps its budget: a prompt of short sounds can make tiny.en
+        # repeat them ("Uh... Uh...") up to Whisper's 448 tokens, seconds of CPU.
+        budgets = [self._budget(seconds)] if prompt else None
+        return self._decode([features], _FULL_WINDOW_FRAMES, budgets, prompt)[0]
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        if not prompt:
+            return self._prompt
+        tokens = self._prompts.get(prompt)
+        if tokens is None:
+            previous = self._tokenizer.encode(" " + prompt.strip())
+            start = self._model.get_prompt(self._tokenizer, previous, without_timestamps=True)
+            tokens = list(start)
+            self._prompts[prompt] = tokens
+        return tokens
 
     def _decode(
-        self, features: Sequence[Any], frames: int, budgets: Sequence[int] | None
+        self,
+        features: Sequence[Any],
+        frames: int,
+        budgets: Sequence[int] | None,
+        prompt: str = "",
     ) -> list[_Decoded]:
-        """Greedy decodes of one or more utterances' features in a `frames` window; with
-        `budgets`, each may have at most that many new tokens."""
+        """Greedy decodes of one or more utterances' features in a `frames` window, all
+        after the same `prompt`; with `budgets`, each may have at most that many new
+        tokens."""
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
 
@@ -348,12 +408,13 @@ class WhisperStt:
             np.stack([pad_or_trim(f, frames) for f in features]), dtype=np.float32
         )
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window))
+        start = self._prompt_tokens(prompt)
         max_length = self._model.max_length
         if budgets is not None:
-            max_length = min(max_length, len(self._prompt) + max(budgets))
+            max_length = min(max_length, len(start) + max(budgets))
         results = self._model.model.generate(
             encoded,
-            [self._prompt] * len(features),
+            [start] * len(features),
             beam_size=1,
             max_length=max_length,
             return_scores=True,

@@ -22,10 +22,12 @@ MAX_BATCH: Final = 6
 class ManyStt(Protocol):
     def transcribe(self, pcm16k: bytes) -> Any: ...
 
-    def transcribe_many(self, utterances: Sequence[bytes]) -> Sequence[Any]: ...
+    def transcribe_many(
+        self, utterances: Sequence[bytes], prompts: Sequence[str] | None = None
+    ) -> Sequence[Any]: ...
 
 
-_Item = tuple[bytes, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Item = tuple[bytes, "asyncio.Future[Any]", asyncio.AbstractEventLoop, str]
 
 
 class SttBatcher:
@@ -37,11 +39,13 @@ class SttBatcher:
         self._draining = False
         self.batches: list[int] = []  # sizes of the last batches (for the benchmark)
 
-    async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Any:
+    supports_prompts = True  # `transcribe_async(..., prompt=)` (stt.NUMBERS_PROMPT...)
+
+    async def transcribe_async(self, pcm16k: bytes, executor: Executor, prompt: str = "") -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
-            self._queue.append((pcm16k, future, loop))
+            self._queue.append((pcm16k, future, loop, prompt))
             start, self._draining = not self._draining, True
         if start:
             loop.run_in_executor(executor, self._drain)
@@ -58,13 +62,18 @@ class SttBatcher:
             if not live:
                 continue
             self.batches = [*self.batches[-99:], len(live)]
+            pcms, prompts = [item[0] for item in live], [item[3] for item in live]
             try:
-                results = list(self.stt.transcribe_many([pcm for pcm, _, _ in live]))
+                # (Without prompts the plain call: stand-ins in tests take no prompts.)
+                if any(prompts):
+                    results = list(self.stt.transcribe_many(pcms, prompts))
+                else:
+                    results = list(self.stt.transcribe_many(pcms))
             except Exception as exc:  # every caller of this batch gets the error
-                for _, future, loop in live:
+                for _, future, loop, _ in live:
                     loop.call_soon_threadsafe(_settle, future, None, exc)
                 continue
-            for (_, future, loop), result in zip(live, results, strict=True):
+            for (_, future, loop, _), result in zip(live, results, strict=True):
                 loop.call_soon_threadsafe(_settle, future, result, None)
 
 
