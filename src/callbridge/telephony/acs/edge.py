@@ -221,16 +221,20 @@ class AcsEdge:
         )
         session.leg_id = carrier.connection_id
         session.transcript.extend(history)
-        self.calls[call_id] = session
-        self._carriers[call_id] = carrier
-        session.on_closed.append(self._closed)
-        if self.replicas is not None:
-            session.on_agent_state.append(self.replicas.keep_agent_state)
-        self.registry.add(session)
+        self._hold(session, carrier)
         session.answered()
         return session
 
     # --- incoming calls ------------------------------------------------------------------
+    def _hold(self, session: CallSession, carrier: AcsCarrier) -> None:
+        """A call held here from now on (answered here or adopted from another replica)."""
+        self.calls[session.call_id] = session
+        self._carriers[session.call_id] = carrier
+        session.on_closed.append(self._closed)
+        if self.replicas is not None:
+            session.on_agent_state.append(self.replicas.keep_agent_state)
+        self.registry.add(session)
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` in the background for as long as the edge runs."""
         task = asyncio.create_task(coro)
@@ -278,12 +282,7 @@ class AcsEdge:
                 observers=self.observers,
                 recordings_dir=self.settings.recordings_dir,
             )
-            self.calls[call_id] = session
-            self._carriers[call_id] = carrier
-            session.on_closed.append(self._closed)
-            if self.replicas is not None:
-                session.on_agent_state.append(self.replicas.keep_agent_state)
-            self.registry.add(session)
+            self._hold(session, carrier)
             log.info(
                 "incoming call from %s to %s on line %s (correlation %s)",
                 info.caller,
