@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from callbridge.api.records import Records
 from callbridge.call.registry import CallRegistry
 from callbridge.config import Settings
 from callbridge.lines.switchboard import Switchboard, build_switchboard
+from callbridge.pending_tasks import pending_tasks
 from callbridge.shared.setup import check_shared_state, shared_state
 from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier
 from callbridge.telephony.acs.call_tokens import CallTokens
@@ -31,11 +32,17 @@ log = logging.getLogger(__name__)
 STEP_S = 15.0  # the longest any one step of the shutdown may take
 
 
-async def _bounded(what: str, step: Awaitable[object], within_s: float) -> None:
-    try:
-        await asyncio.wait_for(step, within_s)
-    except TimeoutError:
-        log.error("stopping: %s took over %g s; going on without it", what, within_s)
+async def _bounded(what: str, step: Coroutine[object, object, object], within_s: float) -> None:
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    if done:
+        task.result()
+        return
+    log.error("stopping: %s took over %g s; going on without it", what, within_s)
+    for line in pending_tasks():  # before the cancel: where the step itself was stuck
+        log.error("stopping: pending %s", line)
+    task.cancel()
+    await asyncio.wait({task}, timeout=1.0)
 
 
 def create_app(

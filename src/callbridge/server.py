@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from callbridge.config import Settings
 from callbridge.http_timeouts import quiet_timeouts, timed_http_protocol
+from callbridge.pending_tasks import pending_tasks
 
 # The default connection cap (uvicorn's limit_concurrency), per call slot and in all. A
 # call holds one media WebSocket for its whole length, and ACS callbacks, Event Grid
@@ -83,14 +84,10 @@ async def _report_slow_stop() -> None:
     """A stop that takes long says what it is waiting for, every `SLOW_STOP_S` seconds: the
     pending tasks and where each one waits (an orchestrator's kill follows otherwise, and
     nothing would tell why)."""
-    me = asyncio.current_task()
     while True:
         await asyncio.sleep(SLOW_STOP_S)
-        waiting = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        lines = []
-        for task in waiting[:40]:
-            lines.append(f"{task.get_name()}: {_awaiting(task.get_coro())}")
-        log.warning("still stopping; %d task(s) pending:\n  %s", len(waiting), "\n  ".join(lines))
+        lines = pending_tasks()
+        log.warning("still stopping; %d task(s) pending:\n  %s", len(lines), "\n  ".join(lines))
 
 
 class EmbeddedServer(DrainingServer):
@@ -135,23 +132,3 @@ def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) 
     )
     drain = getattr(app.state, "drain", None)
     return EmbeddedServer(config, drain) if embedded else DrainingServer(config, drain)
-
-
-def _awaiting(coro: object) -> str:
-    """Where a coroutine waits: its chain of awaits, outermost first."""
-    where = []
-    for _ in range(30):
-        frame = (
-            getattr(coro, "cr_frame", None)
-            or getattr(coro, "gi_frame", None)
-            or getattr(coro, "ag_frame", None)
-        )
-        if frame is None:
-            break
-        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
-        coro = (
-            getattr(coro, "cr_await", None)
-            or getattr(coro, "gi_yieldfrom", None)
-            or getattr(coro, "ag_await", None)
-        )
-    return " -> ".join(where) or type(coro).__name__

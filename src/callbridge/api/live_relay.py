@@ -19,14 +19,16 @@ import time
 from typing import Any
 
 from callbridge.api.live import LiveHub
+from callbridge.cancelling import cancel_and_wait
 from callbridge.shared import SharedState, SharedStateError
 
 log = logging.getLogger(__name__)
 
-READ_BLOCK_MS = 500  # under the Redis client's socket timeout (1 s)
+READ_BLOCK_MS = 500  # how long the reader blocks in Redis (and a stop may wait for it)
 PRUNE_S = 5.0  # how often mirrored calls are checked against the directory
 OUTBOX_MAX = 5000  # events waiting to be published (a Redis outage of ~a minute of calls)
 RETRY_S = 0.5
+STOP_S = 2.0  # the feed's tasks, cancelled at a stop
 _EVENTS = frozenset({"call_started", "transcript", "tool", "call_moved", "call_ended"})
 _LIVE_STATES = frozenset({"answering", "answered", "media", "reattach"})
 
@@ -53,9 +55,7 @@ class LiveRelay:
         self._hub.outbox = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._outbox.join(), flush_s)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks, STOP_S)
 
     # --- this replica's calls, out -------------------------------------------------------
     def _post(self, name: str, data: dict[str, Any]) -> None:

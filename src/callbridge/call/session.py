@@ -31,6 +31,7 @@ from callbridge.call.observer import HANDED_OFF, CallObserver, CallOutcome, Obse
 from callbridge.call.reply_watch import ReplyWatch
 from callbridge.call.rescue import Rescuer
 from callbridge.call.watchers import CallLimits, Watchers
+from callbridge.cancelling import cancel_and_wait
 from callbridge.core.call_info import CallInfo
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
 from callbridge.core.ending import EndCause, EndReason, outcome_of
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CallLimits", "CallSession", "CallStats"]
 
 HANG_UP_TIMEOUT_S = 10.0
+TASKS_STOP_S = 5.0  # the call's tasks, cancelled at its end
 
 
 @dataclass
@@ -373,9 +375,10 @@ class CallSession:
         bridge: MediaBridge,
         recorder: StereoRecorder | None,
     ) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Again while any runs on: a task may lose a cancel (callbridge.cancelling), and
+        # the call must still be released.
+        if await cancel_and_wait(tasks, TASKS_STOP_S):
+            log.error("a task of the call would not stop; releasing the call without it")
         self.stats.chunks_out = playout.chunks_sent
         self.stats.bytes_out = playout.bytes_sent
         self.stats.lateness_ms = playout.lateness_ms

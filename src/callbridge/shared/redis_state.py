@@ -57,7 +57,11 @@ class RedisState:
         try:
             self._redis: aioredis.Redis = aioredis.Redis.from_url(
                 url,
-                socket_timeout=OP_TIMEOUT_S,
+                # No socket timeout: with one, redis-py sends every command under
+                # asyncio.wait_for, which on Python 3.11 loses a cancel that lands as the
+                # send completes (callbridge.cancelling) -- about one in two of a busy
+                # loop's. Each operation is bounded here instead (`_do`).
+                socket_timeout=None,
                 socket_connect_timeout=OP_TIMEOUT_S,
                 decode_responses=True,
                 health_check_interval=10,
@@ -70,7 +74,10 @@ class RedisState:
 
     async def _do(self, what: str, op: Any) -> Any:
         try:
-            return await op
+            # A timeout cancels the command; redis-py then drops its connection, so no
+            # late reply is read as the next command's.
+            async with asyncio.timeout(OP_TIMEOUT_S):
+                return await op
         except (RedisError, OSError, TimeoutError) as exc:
             raise SharedStateError(f"Redis {what} failed: {exc}") from exc
 
@@ -166,9 +173,10 @@ class RedisState:
         pattern = f"{self._p}replica:*"
         ready: set[str] = set()
         try:
-            async for key in self._redis.scan_iter(match=pattern, count=100):
-                if await self._redis.get(key) == "ready":
-                    ready.add(str(key).removeprefix(f"{self._p}replica:"))
+            async with asyncio.timeout(2 * OP_TIMEOUT_S):
+                async for key in self._redis.scan_iter(match=pattern, count=100):
+                    if await self._redis.get(key) == "ready":
+                        ready.add(str(key).removeprefix(f"{self._p}replica:"))
         except (RedisError, OSError, TimeoutError) as exc:
             raise SharedStateError(f"Redis replica list failed: {exc}") from exc
         return ready
@@ -195,9 +203,10 @@ class RedisState:
         return [(str(i), str(f["e"])) for _, entries in got or [] for i, f in entries]
 
     async def _xread(self, what: str, streams: dict[Any, Any], count: int, block_ms: int) -> Any:
-        op = self._redis.xread(streams, count=count, block=block_ms)
         try:  # a blocking read may outlast the socket timeout: its own, a little longer
-            return await asyncio.wait_for(op, block_ms / 1000 + OP_TIMEOUT_S)
+            # (asyncio.timeout, not wait_for: that one can lose a cancel on 3.11)
+            async with asyncio.timeout(block_ms / 1000 + OP_TIMEOUT_S):
+                return await self._redis.xread(streams, count=count, block=block_ms)
         except (RedisError, OSError, TimeoutError) as exc:
             raise SharedStateError(f"Redis {what} read failed: {exc}") from exc
 

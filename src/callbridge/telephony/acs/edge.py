@@ -24,6 +24,7 @@ from callbridge.call.observer import CallObserver
 from callbridge.call.registry import CallRegistry, record_rejected
 from callbridge.call.session import CallSession
 from callbridge.call.watchers import CallLimits
+from callbridge.cancelling import cancel_and_wait
 from callbridge.config import Settings
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import EndCause, EndReason
@@ -38,6 +39,7 @@ from callbridge.telephony.acs.replicas import Replicas, TranscriptKeeper, snapsh
 log = logging.getLogger(__name__)
 
 SEEN_TTL_S = 900.0  # Event Grid retries a delivery for up to 24 h, but answers in seconds
+TASKS_STOP_S = 3.0  # the edge's background tasks, cancelled at a stop
 HEARTBEAT_S = 0.5  # how often a replica says it is alive...
 HEARTBEAT_TTL_S = 1.5  # ...and how long after its last word it counts as dead
 
@@ -576,7 +578,7 @@ class AcsEdge:
     async def shutdown(self) -> None:
         reason = EndReason(EndCause.SHUTDOWN, "ended by shutdown")
         await asyncio.gather(*(s.end(reason, hang_up=True) for s in list(self.calls.values())))
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        left = await cancel_and_wait(list(self._tasks), TASKS_STOP_S)
+        if left:
+            log.error("stopping: %d background task(s) would not stop", len(left))
         await self.control.close()
