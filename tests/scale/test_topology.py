@@ -107,7 +107,14 @@ async def test_a_rolling_restart_of_every_replica_loses_no_call() -> None:
     async with topology(3, "echo", env, cwd=ROOT) as topo:
         calls = [
             await topo.emulator.start_call(
-                CallScript(audio=b"", tail_s=None, from_number=f"+1425555{4000 + i}")
+                # Longer than the emulator's default 60 s cap: three stops and six turns
+                # take more than a minute on a loaded machine.
+                CallScript(
+                    audio=b"",
+                    tail_s=None,
+                    from_number=f"+1425555{4000 + i}",
+                    max_duration_s=300,
+                )
             )
             for i in range(6)
         ]
