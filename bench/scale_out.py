@@ -130,6 +130,15 @@ async def faults(calls: int, seconds: float) -> dict[str, Any]:
             if rolling_from <= at <= rolling_to and g > 1.0
         ][:10],
         "rolling_stops_at": [(round(t, 1), n) for t, n in stops],
+        # What ACS reported around each long gap: why the caller heard nothing.
+        "rolling_long_gap_events": [
+            [
+                (round(cb.t + offset.get(r.call_connection_id, 0.0), 2), cb.type)
+                for cb in r.callbacks
+            ]
+            for r in reports
+            if any(rolling_from <= at <= rolling_to and g > 1.0 for at, g in gaps_of(r))
+        ][:3],
     }
 
 
