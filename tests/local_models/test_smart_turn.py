@@ -79,7 +79,9 @@ def test_finished_questions_score_high_and_hanging_sentences_lower() -> None:
 
     done, hanging = scores(FINISHED), scores(HANGING)
     # Clear of the default threshold: the agent answers every one at once.
-    assert min(done) > TurnSettings().complete_threshold + 0.3, dict(zip(FINISHED, done, strict=True))
+    assert min(done) > TurnSettings().complete_threshold + 0.3, dict(
+        zip(FINISHED, done, strict=True)
+    )
     assert sum(hanging) / len(hanging) < sum(done) / len(done) - 0.3, dict(
         zip(HANGING, hanging, strict=True)
     )
