@@ -89,6 +89,7 @@ async def test_a_stuck_offline_agent_is_apologised_for(broken: str) -> None:
     assert (
         session.end_reason == "agent failed: no reply within 1 s (the reply to the caller's turn)"
     )
-    assert len(carrier.hang_ups) == 1
     await leg.inbox.put(None)
     await asyncio.wait_for(bridge, 3)
+    # Once the call is released: the hang-up runs just after the call is marked ended.
+    assert len(carrier.hang_ups) == 1

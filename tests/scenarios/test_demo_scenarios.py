@@ -57,7 +57,9 @@ async def test_shipped_scenarios_pass_and_a_wrong_one_fails(group: str, tmp_path
     table = format_table(results)
     print(table)
     by_name = {r.scenario.name: r for r in results}
-    assert all(lat < 2500 for r in by_name.values() for lat in r.latencies_ms), table
+    # A sanity net, not the latency figure (bench/voice_latency.py has that): a slow
+    # tool's turn starts with the filler 1.5 s into the tool (2780 ms seen under load).
+    assert all(lat < 3500 for r in by_name.values() for lat in r.latencies_ms), table
     if group != "default":
         assert all(r.ok for r in by_name.values()), table
         return
