@@ -4,6 +4,7 @@ and never the live calls of the other replicas on the same records database."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from callbridge.shared.redis_state import RedisState
 from callbridge.store.records import CallStarted
 from callbridge.store.sql import SqlCallStore
 from callbridge.telephony.acs.edge import AcsEdge
+from callbridge.telephony.acs.replicas import REATTACH_RETRY_S
 from tests.fakes import FakeControl
 from tests.scale.conftest import REDIS_URL
 
@@ -36,8 +38,7 @@ def _new_replica(prefix: str, **extra: Any) -> Settings:
         redis_url=REDIS_URL,
         redis_prefix=prefix,
         signing_key="shared-by-every-replica-0123456789",
-        replica_id="replica-new",
-        **extra,
+        **{"replica_id": "replica-new", **extra},
     )
 
 
@@ -86,4 +87,33 @@ async def test_a_starting_replica_marks_only_dead_replicas_calls_incomplete(
             status[call_id] = detail.call.status
         assert status == {"call-live": "active", "call-dead": "incomplete"}
     for state in (live, dead):
+        await state.close()
+
+
+async def test_a_call_whose_media_no_replica_took_is_restarted_once(redis_prefix: str) -> None:
+    """A drain restarted a call's media, and the new socket never came (a start request
+    lost on the way): after REATTACH_RETRY_S one replica restarts it again, once."""
+    mover = RedisState(REDIS_URL, "replica-gone", redis_prefix)
+    waited = f"{time.time() - REATTACH_RETRY_S - 1:.3f}"
+    await mover.put_call("call-stuck", {"connection": "conn-stuck"}, 60)
+    await mover.set_fields("call-stuck", {"state": "reattach", "reattach_at": waited})
+    await mover.put_call("call-moving", {"connection": "conn-moving"}, 60)
+    await mover.set_fields(
+        "call-moving", {"state": "reattach", "reattach_at": f"{time.time():.3f}"}
+    )
+    controls = [FakeControl(), FakeControl()]
+    apps = [
+        create_app(_new_replica(redis_prefix, replica_id=f"replica-{i}"), control=control)
+        for i, control in enumerate(controls)
+    ]
+    edges: list[AcsEdge] = [app.state.edge for app in apps]
+    for edge in edges:  # both survivors look at the directory at the same moment
+        assert edge.replicas is not None
+    await asyncio.gather(*(e.replicas._take_over_orphans() for e in edges if e.replicas))
+    restarts = [c for control in controls for c in control.media_restarts]
+    assert restarts == ["conn-stuck"]  # once, and not the call whose socket is on its way
+    assert [c for control in controls for c in control.media_stops] == ["conn-stuck"]
+    entry = await mover.get_call("call-stuck")
+    assert entry is not None and float(entry["reattach_at"]) > float(waited)  # timed again
+    for state in (mover, *(e.shared for e in edges)):
         await state.close()

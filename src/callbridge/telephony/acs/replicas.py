@@ -39,6 +39,10 @@ EVENTS_BLOCK_MS = 200  # a call new here waits at most this for its first events
 TAKEOVER_TTL_S = 20.0  # one survivor restarts a dead owner's call; again after this
 MOVES_AT_ONCE = 6
 HAND_OVER_S = 15.0  # a stopping replica's time to move its calls before it drains the rest
+# A call whose restarted media no replica took within this gets it restarted again: a start
+# request lost on the way, or a socket that never arrived, must not leave the caller in
+# silence until something else moves the call (seen once in bench/scale_out.py).
+REATTACH_RETRY_S = 5.0
 
 
 def snapshot(session: CallSession, state: str) -> dict[str, str]:
@@ -302,7 +306,9 @@ class Replicas:
         session.moving = True
         self._tried.add(session.call_id)  # one attempt: a call that cannot move drains here
         try:
-            await self._shared.set_fields(session.call_id, {"state": "reattach"})
+            await self._shared.set_fields(
+                session.call_id, {"state": "reattach", "reattach_at": f"{time.time():.3f}"}
+            )
             await self._edge.control.stop_media_streaming(session.leg_id)
             await self._edge.control.start_media_streaming(session.leg_id)
         except CallGone:
@@ -344,6 +350,9 @@ class Replicas:
             if call_id in self._edge.calls:
                 continue
             entry = await self._shared.get_call(call_id)
+            if entry and entry.get("state") == "reattach":
+                await self._retry_reattach(call_id, entry)
+                continue
             if not entry or entry.get("state") not in ("answered", "media"):
                 continue
             owner = entry.get("owner", "")
@@ -356,10 +365,39 @@ class Replicas:
     async def _restart_media(self, call_id: str, entry: dict[str, str], dead: str) -> None:
         connection = entry.get("connection", "")
         log.warning("replica %s is gone: restarting the media of call %s", dead, call_id)
+        now = f"{time.time():.3f}"
         await self._shared.put_call(
-            call_id, {"state": "reattach", "lost_at": f"{time.time():.3f}"}, 3600
+            call_id, {"state": "reattach", "lost_at": now, "reattach_at": now}, 3600
         )
         try:
             await self._edge.control.start_media_streaming(connection)
+        except (CallControlError, OSError) as exc:
+            log.warning("could not restart the media of call %s: %s", call_id, exc)
+
+    async def _retry_reattach(self, call_id: str, entry: dict[str, str]) -> None:
+        """A call waiting for its media socket: if none came within `REATTACH_RETRY_S`, one
+        replica (the first to claim this attempt) stops and restarts its media."""
+        since = entry.get("reattach_at", "")
+        try:
+            waited = time.time() - float(since)
+        except ValueError:
+            return  # written by an older replica: nothing to time it by
+        if waited < REATTACH_RETRY_S:
+            return
+        if not await self._shared.claim([f"reattach:{call_id}:{since}"], TAKEOVER_TTL_S):
+            return  # another replica retries it
+        log.warning(
+            "call %s: no replica took its media within %.0f s; restarting it", call_id, waited
+        )
+        await self._shared.set_fields(call_id, {"reattach_at": f"{time.time():.3f}"})
+        connection = entry.get("connection", "")
+        try:
+            # Whatever half-open socket ACS has for it goes; no stream to stop is fine.
+            with contextlib.suppress(CallControlError):
+                await self._edge.control.stop_media_streaming(connection)
+            await self._edge.control.start_media_streaming(connection)
+        except CallGone:
+            log.info("call %s was over at ACS", call_id)
+            await self._shared.drop_call(call_id)
         except (CallControlError, OSError) as exc:
             log.warning("could not restart the media of call %s: %s", call_id, exc)
