@@ -2,10 +2,10 @@
 
 On Python 3.11 `asyncio.wait_for` returns its inner result instead of raising when the
 cancel arrives in the same loop step as that result
-(https://github.com/python/cpython/issues/86296, fixed in 3.12). redis-py awaits a
-`wait_for` on every command it sends, so a task that talks to Redis loses about one cancel
-in two and runs on: a loop that is cancelled once may never stop (measured here; the
-rolling-restart test caught a replica's stop hanging on it).
+(https://github.com/python/cpython/issues/86296, fixed in 3.12). redis-py given a socket
+timeout awaits a `wait_for` on every command it sends: a task looping on Redis lost about
+one cancel in two and ran on (measured here; the rolling-restart test caught a replica's
+stop hanging on it). `RedisState` no longer gives one; other libraries may still do it.
 """
 
 from __future__ import annotations

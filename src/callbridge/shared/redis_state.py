@@ -203,8 +203,8 @@ class RedisState:
         return [(str(i), str(f["e"])) for _, entries in got or [] for i, f in entries]
 
     async def _xread(self, what: str, streams: dict[Any, Any], count: int, block_ms: int) -> Any:
-        try:  # a blocking read may outlast the socket timeout: its own, a little longer
-            # (asyncio.timeout, not wait_for: that one can lose a cancel on 3.11)
+        try:  # a blocking read outlasts `_do`'s bound: its own, a little longer than the
+            # block (asyncio.timeout, not wait_for: that one can lose a cancel on 3.11)
             async with asyncio.timeout(block_ms / 1000 + OP_TIMEOUT_S):
                 return await self._redis.xread(streams, count=count, block=block_ms)
         except (RedisError, OSError, TimeoutError) as exc:
