@@ -136,3 +136,71 @@ async def test_a_calls_event_log_is_read_in_order_from_where_the_last_holder_sto
     finally:
         await a.close()
         await b.close()
+
+
+class SlowScripts:
+    """A TCP proxy to the real Redis that holds every script call (EVALSHA) for `delay_s`
+    before passing it on: a replica starved of CPU, or a Redis busy for a moment."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return REDIS_URL.replace("127.0.0.1:6379", f"127.0.0.1:{port}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host_port = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
+        host, port = host_port.rsplit(":", 1)
+        up_r, up_w = await asyncio.open_connection(host, int(port))
+
+        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter, hold: bool) -> None:
+            while data := await src.read(65536):
+                if hold and b"EVALSHA" in data.upper():
+                    await asyncio.sleep(self.delay_s)
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        try:
+            await asyncio.gather(copy(reader, up_w, True), copy(up_r, writer, False))
+        except (ConnectionError, OSError):
+            pass
+
+
+async def test_a_claim_waits_out_a_slow_moment_rather_than_answer_without_the_check(
+    redis_prefix: str,
+) -> None:
+    # CI: on a loaded machine both replicas' claims of one call ran past 1 s, both answered
+    # "without the check", and ACS refused the second answer.
+    async with SlowScripts(1.5) as url:
+        a = RedisState(url, "a", redis_prefix)
+        b = RedisState(REDIS_URL, "b", redis_prefix)
+        try:
+            await a.ping()
+            assert await a.claim(["evt:slow"], 60)
+            assert not await b.claim(["evt:slow"], 60)
+        finally:
+            await a.close()
+            await b.close()
+
+
+async def test_a_claim_that_gets_no_reply_says_so(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callbridge.shared import redis_state
+
+    monkeypatch.setattr(redis_state, "CLAIM_TIMEOUT_S", 0.5)
+    async with SlowScripts(30) as url:
+        a = RedisState(url, "a", redis_prefix)
+        try:
+            with pytest.raises(SharedStateError, match=r"claim failed: no reply within 0.5 s"):
+                await a.claim(["evt:stalled"], 60)
+        finally:
+            await a.close()

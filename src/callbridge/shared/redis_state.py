@@ -15,7 +15,8 @@ several deployments and other things too):
 | `callbridge:lines:<call id>` | list: the call's transcript, `[role, text]` | as the call entry |
 | `callbridge:live` | stream: every replica's live console events | its latest 10,000 entries |
 
-Every operation has a short timeout: a Redis that stalls must not stall a call.
+Every operation has a short bound (1 s; the delivery claim 3 s): a Redis that stalls must not
+stall a call.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from callbridge.shared.state import SharedStateError
 
 DEFAULT_PREFIX = "callbridge:"
 OP_TIMEOUT_S = 1.0
+# Whether a call is answered twice hangs on the claim: it may wait longer than a log write
+# (the caller is still ringing), so a starved replica does not give up and answer anyway.
+CLAIM_TIMEOUT_S = 3.0
 _CALL_TTL_S = 6 * 3600  # a call's log and transcript outlive any call (they go at its end)
 LIVE_FEED_MAX = 10_000  # entries of the live feed kept (a console catches up from them)
 
@@ -72,24 +76,27 @@ class RedisState:
             raise SharedStateError(f"CALLBRIDGE_REDIS_URL is not a Redis URL: {exc}") from None
         self._claim = self._redis.register_script(_CLAIM)
 
-    async def _do(self, what: str, op: Any) -> Any:
+    async def _do(self, what: str, op: Any, within_s: float = OP_TIMEOUT_S) -> Any:
         try:
             # A timeout cancels the command; redis-py then drops its connection, so no
             # late reply is read as the next command's.
-            async with asyncio.timeout(OP_TIMEOUT_S):
+            async with asyncio.timeout(within_s):
                 return await op
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise SharedStateError(f"Redis {what} failed: {exc}") from exc
+        except TimeoutError:
+            raise SharedStateError(f"Redis {what} failed: no reply within {within_s:g} s") from None
+        except (RedisError, OSError) as exc:
+            raise SharedStateError(f"Redis {what} failed: {exc or type(exc).__name__}") from exc
 
     async def ping(self) -> None:
         await self._do("ping", self._redis.ping())
+        # Loaded now, the first claim is one round trip rather than three (EVALSHA,
+        # NOSCRIPT, load, EVALSHA again).
+        await self._do("script load", self._redis.script_load(_CLAIM))
 
     async def claim(self, keys: list[str], ttl_s: float) -> bool:
         full = [f"{self._p}seen:{k}" for k in keys]
-        won = await self._do(
-            "claim", self._claim(keys=full, args=[int(ttl_s * 1000), self.replica_id])
-        )
-        return bool(won)
+        op = self._claim(keys=full, args=[int(ttl_s * 1000), self.replica_id])
+        return bool(await self._do("claim", op, CLAIM_TIMEOUT_S))
 
     async def first_use(self, nonce: str, expires_at: float) -> bool:
         ttl_ms = max(1000, int((expires_at - time.time()) * 1000))
@@ -177,7 +184,11 @@ class RedisState:
                 async for key in self._redis.scan_iter(match=pattern, count=100):
                     if await self._redis.get(key) == "ready":
                         ready.add(str(key).removeprefix(f"{self._p}replica:"))
-        except (RedisError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            raise SharedStateError(
+                f"Redis replica list failed: no reply within {2 * OP_TIMEOUT_S:g} s"
+            ) from None
+        except (RedisError, OSError) as exc:
             raise SharedStateError(f"Redis replica list failed: {exc}") from exc
         return ready
 
@@ -207,7 +218,9 @@ class RedisState:
             # block (asyncio.timeout, not wait_for: that one can lose a cancel on 3.11)
             async with asyncio.timeout(block_ms / 1000 + OP_TIMEOUT_S):
                 return await self._redis.xread(streams, count=count, block=block_ms)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            raise SharedStateError(f"Redis {what} read failed: no reply in time") from None
+        except (RedisError, OSError) as exc:
             raise SharedStateError(f"Redis {what} read failed: {exc}") from exc
 
     async def close(self) -> None:
