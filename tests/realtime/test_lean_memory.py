@@ -68,3 +68,18 @@ def test_an_offline_fallback_loads_the_models_before_the_first_call(tmp_path: Pa
     result = _run(offline)
     heavy = result["heavy"]
     assert isinstance(heavy, list) and "onnxruntime" in heavy and "piper" in heavy
+
+
+def test_the_service_command_line_does_not_load_the_emulator() -> None:
+    # `callbridge serve` builds a parser that also offers `emulator` and `call`: building
+    # it loaded the whole emulator (aiohttp's server, NumPy, httpx) into every replica.
+    child = (
+        "import sys; from callbridge.cli import build_parser; build_parser(); "
+        "print([m for m in sys.modules if m.startswith('callbridge.emulator.') "
+        "and m != 'callbridge.emulator.cli'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

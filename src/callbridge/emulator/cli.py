@@ -1,6 +1,9 @@
 """``callbridge emulator`` and ``callbridge call`` subcommands.
 
-The service's CLI (written elsewhere) calls :func:`register` with its subparsers.
+The service's CLI (written elsewhere) calls :func:`register` with its subparsers. The
+emulator itself and the HTTP client load only when one of these commands runs: every
+`callbridge serve` builds this parser, and a replica should not carry the emulator
+(docs/architecture.md, "Memory").
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .humans import Human, parse_human_spec
-from .server import AcsEmulator, run_emulator_forever
+if TYPE_CHECKING:
+    from .humans import Human
 
 DEFAULT_PORT = 8765
 DEFAULT_WEBHOOK = "http://127.0.0.1:8080/acs/incoming"
@@ -90,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_emulator_command(args: argparse.Namespace) -> int:
+    from .humans import parse_human_spec
+    from .server import AcsEmulator, run_emulator_forever
+
     if not args.access_key:
         print(
             "error: no ACS access key: set CALLBRIDGE_EMULATOR_ACCESS_KEY or pass --access-key "
@@ -160,6 +164,8 @@ def _parse_headers(items: list[str], flag: str) -> dict[str, str]:
 
 
 def call_command(args: argparse.Namespace) -> int:
+    import httpx
+
     audio = Path(args.audio)
     if not audio.is_file():
         print(f"error: audio file {audio} not found", file=sys.stderr)
@@ -244,4 +250,4 @@ def _summary(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["register", "run_emulator_forever"]
+__all__ = ["register"]
