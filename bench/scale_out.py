@@ -58,8 +58,20 @@ def media_gaps(report: CallReport, offset: float = 0.0) -> list[tuple[float, flo
     return gaps
 
 
-async def faults(calls: int, seconds: float) -> dict[str, Any]:
-    async with topology(3, "echo", {"CALLBRIDGE_DRAIN_SETTLE_S": "1.2"}, cwd=ROOT) as topo:
+def timeline(report: CallReport, offset: float) -> list[tuple[float, str]]:
+    """The callbacks ACS sent and the media requests it got, on the bench's clock."""
+    events = [(cb.t + offset, cb.type) for cb in report.callbacks]
+    events += [
+        (rq.t + offset, rq.path.rsplit(":", 1)[-1])
+        for rq in report.rest_requests
+        if rq.path.endswith("MediaStreaming")
+    ]
+    return [(round(t, 2), what) for t, what in sorted(events)]
+
+
+async def faults(calls: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+    settings = {"CALLBRIDGE_DRAIN_SETTLE_S": "1.2", **env}
+    async with topology(3, "echo", settings, cwd=ROOT) as topo:
         emu = topo.emulator
         audio = caller_audio(seconds)
         scripts = [
@@ -132,13 +144,10 @@ async def faults(calls: int, seconds: float) -> dict[str, Any]:
         "rolling_stops_at": [(round(t, 1), n) for t, n in stops],
         # What ACS reported around each long gap: why the caller heard nothing.
         "rolling_long_gap_events": [
-            [
-                (round(cb.t + offset.get(r.call_connection_id, 0.0), 2), cb.type)
-                for cb in r.callbacks
-            ]
+            timeline(r, offset.get(r.call_connection_id, 0.0))
             for r in reports
             if any(rolling_from <= at <= rolling_to and g > 1.0 for at, g in gaps_of(r))
-        ][:3],
+        ][:6],
     }
 
 
@@ -163,7 +172,8 @@ async def cpu_per_call(calls: int, seconds: float, redis: bool) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = await faults(args.calls, args.seconds)
+    env = dict(item.partition("=")[::2] for item in args.env)
+    result = await faults(args.calls, args.seconds, env)
     with_redis, without = [], []
     for _ in range(args.cpu_rounds):  # alternated: the machine's noise hits both alike
         without.append(await cpu_per_call(args.cpu_calls, 25.0, redis=False))
@@ -182,6 +192,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=75.0, help="each call's length")
     parser.add_argument("--cpu-calls", type=int, default=30)
     parser.add_argument("--cpu-rounds", type=int, default=3)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the three replicas (e.g. CALLBRIDGE_LOG_LEVEL=INFO)",
+    )
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "scale_out.json"))
     args = parser.parse_args()
     result = asyncio.run(run(args))

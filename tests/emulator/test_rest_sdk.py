@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from callbridge.emulator import AcsEmulator, CallReport, CallScript
 from callbridge.emulator.hmac_auth import sign_headers
 
-from .fake_service import FakeService
+from .fake_service import FakeService, WsSession
 
 CALLER = "+14255550123"
 
@@ -119,6 +119,38 @@ async def test_transfer_ends_call_as_transferred(emu: AcsEmulator, service: Fake
     assert accepted["transferTarget"]["rawId"] == "4:+14255550199"
     assert accepted["operationContext"] == "xfer"
     assert service.events("CallDisconnected")[0]["data"]["resultInformation"]["subCode"] == 7015
+
+
+async def test_a_restart_of_media_streaming_keeps_its_events_in_order(
+    emu: AcsEmulator, service: FakeService
+) -> None:
+    # A replica that hands a call over stops its media and starts it again at once; the
+    # stop is answered 202 before the old socket has closed. Before, the start opened the
+    # new socket first and the old socket's MediaStreamingStopped came after the new
+    # MediaStreamingStarted, which read as a media outage lasting until the next move.
+    service.media = True
+    closing_slowly = asyncio.Event()
+
+    async def slow_to_close(session: WsSession, msg: dict[str, object] | None) -> None:
+        if closing_slowly.is_set() and session is service.ws_sessions[0]:
+            await asyncio.sleep(0.5)  # the close frame waits in the socket meanwhile
+
+    service.on_media = slow_to_close
+    task, ctx = await _ringing(emu, service)
+    props = await service._answer(ctx)
+    assert service.client is not None
+    conn = service.client.get_call_connection(props.call_connection_id)
+    await _wait_for_event(service, "MediaStreamingStarted")
+    closing_slowly.set()
+    await asyncio.sleep(0.05)  # a caller frame arrives and the handler stalls on it
+    await conn.stop_media_streaming()
+    await conn.start_media_streaming()
+    await service.wait_event("MediaStreamingStarted", count=2)
+    media = [n for n in service.event_names() if n.startswith("MediaStreaming")]
+    assert media == ["MediaStreamingStarted", "MediaStreamingStopped", "MediaStreamingStarted"]
+    assert len(service.ws_sessions) == 2
+    await conn.hang_up(is_for_everyone=True)
+    await asyncio.wait_for(task, 5)
 
 
 async def test_add_participant_then_terminate(emu: AcsEmulator, service: FakeService) -> None:

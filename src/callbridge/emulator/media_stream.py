@@ -48,6 +48,11 @@ class MediaStream:
         self.state = "disabled"  # "inactive" once answered with media, "active" while open
         self.socket: MediaSocket | None = None
         self._started_event_sent = False
+        # :stopMediaStreaming answers 202 before the socket has closed. A start that
+        # arrives meanwhile waits for it: the subscription's events keep their order
+        # (Stopped for the old socket, then Started for the new), as one subscription's
+        # operations would at ACS.
+        self._operations = asyncio.Lock()
 
     def subscription(self) -> dict[str, Any]:
         """``mediaStreamingSubscription`` of CallConnectionProperties."""
@@ -149,20 +154,25 @@ class MediaStream:
         call.report.media_reconnects += 1
 
     def start_later(self, operation_context: str | None, url: str | None) -> None:
-        """``:startMediaStreaming`` — open the socket now (the clock is already running)."""
-        if self.socket is None or not self.socket.open:
-            self.call.spawn(self._start_or_end(operation_context, url))
+        """``:startMediaStreaming`` — open the socket now (the clock is already running),
+        once a stop in progress has closed the last one; nothing if one is open."""
+        self.call.spawn(self._start_or_end(operation_context, url))
 
     async def _start_or_end(self, operation_context: str | None, url: str | None) -> None:
         call = self.call
-        if not await self.start(operation_context, url) and call.active:
+        async with self._operations:
+            if self.socket is not None and self.socket.open:
+                return  # two starts in a row: the first opened it
+            started = await self.start(operation_context, url)
+        if not started and call.active:
             call.request_end("media_failed", "media WebSocket could not be opened", ev.MEDIA_FAILED)
 
     async def stop(self, operation_context: str | None, url: str | None) -> None:
         """``:stopMediaStreaming`` — close the socket, MediaStreamingStopped."""
-        if await self.close_socket():
-            self.call.report.media_closed_by = "emulator"
-            self.stopped(operation_context, url, "subscriptionStopped")
+        async with self._operations:
+            if await self.close_socket():
+                self.call.report.media_closed_by = "emulator"
+                self.stopped(operation_context, url, "subscriptionStopped")
 
     async def bot_left(self) -> None:
         """The bot's leg ended while the caller stays on: close, MediaStreamingStopped."""
