@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["onnxruntime", "piper", "faster_whisper", "ctranslate2", "alembic", "openai"]
+HEAVY = ["onnxruntime", "piper", "faster_whisper", "ctranslate2", "alembic", "openai", "httpx"]
 
 CHILD = """
 import asyncio, json, sys

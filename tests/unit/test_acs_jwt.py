@@ -1,14 +1,17 @@
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from callbridge.telephony.acs.acs_jwt import AcsJwtVerifier, JwtError
+from callbridge.telephony.acs import acs_jwt
+from callbridge.telephony.acs.acs_jwt import MAX_DOCUMENT_BYTES, AcsJwtVerifier, JwtError
 
 ISS = "https://acscallautomation.communication.azure.com"
 AUD = "resource-1234"
@@ -36,25 +39,80 @@ def _token(key: rsa.RSAPrivateKey = KEY, kid: str = "k1", **claims: Any) -> str:
     return "Bearer " + jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
 
 
-def _verifier() -> tuple[AcsJwtVerifier, list[int]]:
-    fetches: list[int] = []
+class KeyServer:
+    """The ACS key endpoint on 127.0.0.1: what it answers, and how often it was asked."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        fetches.append(1)
-        return httpx.Response(200, json=_jwks(KEY, "k1"))
+    def __init__(self) -> None:
+        self.fetches = 0
+        self.answer: web.StreamResponse | None = None  # None: the key set
+        self.stall = False
+        self.url = ""
 
-    v = AcsJwtVerifier(
-        "http://acs.test/calling/keys", ISS, AUD, transport=httpx.MockTransport(handler)
-    )
-    return v, fetches
+    async def _keys(self, request: web.Request) -> web.StreamResponse:
+        self.fetches += 1
+        if self.stall:
+            await asyncio.sleep(30)
+        return self.answer or web.json_response(_jwks(KEY, "k1"))
+
+    def verifier(self) -> AcsJwtVerifier:
+        return AcsJwtVerifier(self.url, ISS, AUD, refetch_min_interval_s=0.0)
 
 
-async def test_valid_token_verifies_and_keys_are_cached() -> None:
-    v, fetches = _verifier()
+@pytest.fixture
+async def keys() -> AsyncIterator[KeyServer]:
+    server = KeyServer()
+    app = web.Application()
+    app.router.add_get("/calling/keys", server._keys)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"http://127.0.0.1:{port}/calling/keys"
+    yield server
+    await runner.cleanup()
+
+
+async def test_valid_token_verifies_and_keys_are_cached(keys: KeyServer) -> None:
+    v = AcsJwtVerifier(keys.url, ISS, AUD)
     for _ in range(3):
         claims = await v.verify(_token())
         assert claims["aud"] == AUD
-    assert len(fetches) == 1
+    assert keys.fetches == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        web.Response(status=500, text="down"),
+        web.Response(text="<html>not json</html>"),
+        web.Response(body=b"{" + b" " * (MAX_DOCUMENT_BYTES + 10) + b"}"),
+        web.Response(status=302, headers={"Location": "http://evil.example/keys"}),
+        "stall",
+    ],
+    ids=["5xx", "garbage", "oversized", "redirect", "stall"],
+)
+async def test_a_key_endpoint_that_fails_refuses_the_token_and_logs_why(
+    keys: KeyServer,
+    answer: web.Response | str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(acs_jwt, "FETCH_TIMEOUT_S", 0.3)
+    if answer == "stall":
+        keys.stall = True
+    else:
+        assert isinstance(answer, web.Response)
+        keys.answer = answer
+    v = keys.verifier()
+    started = time.monotonic()
+    with pytest.raises(JwtError, match="unknown signing key"):
+        await v.verify(_token())
+    assert time.monotonic() - started < 2  # two fetches, each bounded
+    assert "cannot fetch signing keys" in caplog.text
+    # The endpoint recovers: the next token verifies.
+    keys.stall, keys.answer = False, None
+    assert (await v.verify(_token()))["aud"] == AUD
 
 
 @pytest.mark.parametrize(
@@ -70,14 +128,14 @@ async def test_valid_token_verifies_and_keys_are_cached() -> None:
         (_token(exp=int(time.time()) - 3600), "expired"),
     ],
 )
-async def test_bad_tokens_are_refused(header: str | None, reason: str) -> None:
-    v, _ = _verifier()
+async def test_bad_tokens_are_refused(keys: KeyServer, header: str | None, reason: str) -> None:
+    v = AcsJwtVerifier(keys.url, ISS, AUD)
     with pytest.raises(JwtError, match=reason):
         await v.verify(header)
 
 
-async def test_hs256_token_signed_with_public_key_is_refused() -> None:
-    v, _ = _verifier()
+async def test_hs256_token_signed_with_public_key_is_refused(keys: KeyServer) -> None:
+    v = AcsJwtVerifier(keys.url, ISS, AUD)
     forged = jwt.encode({"iss": ISS, "aud": AUD, "exp": time.time() + 60}, "s" * 32, "HS256")
     with pytest.raises(JwtError, match="not RS256"):
         await v.verify("Bearer " + forged)

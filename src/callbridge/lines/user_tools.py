@@ -9,8 +9,6 @@ import os
 import re
 from typing import Any
 
-import httpx
-
 from callbridge.core.tools import ToolContext, ToolHandler, ToolSpec
 from callbridge.profile import HttpToolSettings, ToolEntry
 
@@ -54,6 +52,10 @@ def python_handler(target: str) -> ToolHandler:
 def http_handler(http: HttpToolSettings, timeout_s: float) -> ToolHandler:
     """Calls the endpoint with the arguments (JSON body, or query string for GET/DELETE) and
     the call's id; a non-2xx answer becomes an error result the agent can explain."""
+    # Loaded here, as the line is built: only a profile with an HTTP tool needs it
+    # (docs/architecture.md, "Memory"), and never mid-call, where an import stalls the loop.
+    import httpx
+
     for value in http.headers.values():
         _expand(value)  # fail at start, not mid-call, when a secret is missing
 

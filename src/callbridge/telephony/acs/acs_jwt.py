@@ -3,7 +3,8 @@
 See https://learn.microsoft.com/azure/communication-services/how-tos/call-automation/secure-webhook-endpoint.
 
 Keys come from a configurable JWKS URL (the real one, or the emulator's), fetched without
-blocking the event loop, cached, and re-fetched when a token names an unknown key id.
+blocking the event loop, cached, and re-fetched when a token names an unknown key id. The
+fetch uses aiohttp, which the Azure SDKs load anyway (docs/architecture.md, "Memory").
 """
 
 from __future__ import annotations
@@ -12,24 +13,48 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
 log = logging.getLogger(__name__)
 
+FETCH_TIMEOUT_S = 5.0
+MAX_DOCUMENT_BYTES = 1_000_000  # a key set or OpenID configuration is a few kB
 
-# A key endpoint that is down, answers garbage or publishes a bad key: logged, keys kept.
+
+# A key endpoint that is down, stalls, answers garbage or publishes a bad key: logged, keys
+# kept.
 _FETCH_ERRORS = (
-    httpx.HTTPError,
+    aiohttp.ClientError,
+    TimeoutError,
     jwt.PyJWTError,
     ValueError,
     LookupError,
     TypeError,
     AttributeError,
 )
+
+
+async def get_json(url: str) -> Any:
+    """The JSON document at `url`: a 2xx answer of at most MAX_DOCUMENT_BYTES within
+    FETCH_TIMEOUT_S, or an exception from _FETCH_ERRORS."""
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url, allow_redirects=False) as resp,
+    ):
+        resp.raise_for_status()
+        body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"the document is over {MAX_DOCUMENT_BYTES} bytes")
+    return json.loads(body)
+
+
+Fetch = Callable[[str], Awaitable[Any]]
 
 
 class JwtError(Exception):
@@ -53,13 +78,13 @@ class JwksCache:
         discovery: bool = False,
         cache_ttl_s: float = 3600.0,
         refetch_min_interval_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        fetch: Fetch = get_json,
     ) -> None:
         self._url = url
         self._discovery = discovery
         self._ttl = cache_ttl_s
         self._refetch_gap = refetch_min_interval_s
-        self._transport = transport
+        self._fetch = fetch
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -77,15 +102,10 @@ class JwksCache:
             if self._keys and (age < self._refetch_gap or (not force and age < self._ttl)):
                 return
             try:
-                async with httpx.AsyncClient(timeout=5.0, transport=self._transport) as client:
-                    url = self._url
-                    if self._discovery:
-                        resp = await client.get(url)
-                        resp.raise_for_status()
-                        url = str(resp.json()["jwks_uri"])
-                    resp = await client.get(url)
-                    resp.raise_for_status()
-                    doc = resp.json()
+                url = self._url
+                if self._discovery:
+                    url = str((await self._fetch(url))["jwks_uri"])
+                doc = await self._fetch(url)
                 keys: dict[str, Any] = {}
                 for jwk in doc.get("keys", []):
                     if jwk.get("kty") == "RSA" and "kid" in jwk:
@@ -127,13 +147,13 @@ class AcsJwtVerifier:
         cache_ttl_s: float = 3600.0,
         refetch_min_interval_s: float = 30.0,
         leeway_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        fetch: Fetch = get_json,
     ) -> None:
         self._jwks = JwksCache(
             jwks_url,
             cache_ttl_s=cache_ttl_s,
             refetch_min_interval_s=refetch_min_interval_s,
-            transport=transport,
+            fetch=fetch,
         )
         self._issuer = issuer
         self._audience = audience

@@ -18,11 +18,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import jwt
 
 from callbridge.config import Settings
-from callbridge.telephony.acs.acs_jwt import JwksCache, JwtError, bearer_token
+from callbridge.telephony.acs.acs_jwt import Fetch, JwksCache, JwtError, bearer_token, get_json
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class EntraTokenVerifier:
         role: str | None = None,
         leeway_s: float = 60.0,
         refetch_min_interval_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        fetch: Fetch = get_json,
     ) -> None:
         if not audiences:
             raise ValueError("at least one audience is needed")
@@ -62,7 +61,7 @@ class EntraTokenVerifier:
             openid_url or openid_config_url(tenant_id),
             discovery=True,
             refetch_min_interval_s=refetch_min_interval_s,
-            transport=transport,
+            fetch=fetch,
         )
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
