@@ -1,5 +1,6 @@
 """A replica that starts after a crash hangs up the calls its dead predecessor left live,
-and never the live calls of the other replicas on the same records database."""
+and never the live calls of the other replicas on the same records database; a call whose
+media is being restarted gets it back even when Call Automation refuses a start or two."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from callbridge.config import Settings, load_settings
 from callbridge.shared.redis_state import RedisState
 from callbridge.store.records import CallStarted
 from callbridge.store.sql import SqlCallStore
+from callbridge.telephony.acs.control import CallControlError
 from callbridge.telephony.acs.edge import AcsEdge
-from callbridge.telephony.acs.replicas import REATTACH_RETRY_S
+from callbridge.telephony.acs.replicas import REATTACH_RETRY_S, START_TRIES
 from tests.fakes import FakeControl
 from tests.scale.conftest import REDIS_URL
 
@@ -117,3 +119,46 @@ async def test_a_call_whose_media_no_replica_took_is_restarted_once(redis_prefix
     assert entry is not None and float(entry["reattach_at"]) > float(waited)  # timed again
     for state in (mover, *(e.shared for e in edges)):
         await state.close()
+
+
+class RefusingControl(FakeControl):
+    """Call Automation refusing the first `refusals` media starts (still stopping)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def start_media_streaming(self, call_connection_id: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise CallControlError("400 (8500) media streaming is being stopped")
+        await super().start_media_streaming(call_connection_id)
+
+
+class HandedOverCall:
+    """What a drain's move reads of a call: its ids, and whether it is over."""
+
+    call_id = "call-moving"
+    leg_id = "conn-moving"
+    ended = False
+    moving = False
+
+    async def wait_ended(self) -> None:  # its socket here closes at once
+        return None
+
+    async def disconnected(self, reason: str) -> None:
+        self.ended = True
+
+
+async def test_a_refused_media_start_in_a_hand_over_is_tried_again(redis_prefix: str) -> None:
+    for refusals, moved in ((START_TRIES - 1, True), (START_TRIES, False)):
+        control = RefusingControl(refusals)
+        app = create_app(_new_replica(redis_prefix), control=control)
+        replicas = app.state.edge.replicas
+        assert replicas is not None
+        call: Any = HandedOverCall()
+        assert await replicas._move(call) is moved
+        assert control.media_stops == ["conn-moving"]
+        assert control.media_restarts == (["conn-moving"] if moved else [])
+        assert control.refusals == 0
+        await app.state.edge.shared.close()

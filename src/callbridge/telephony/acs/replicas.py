@@ -41,8 +41,11 @@ MOVES_AT_ONCE = 6
 HAND_OVER_S = 15.0  # a stopping replica's time to move its calls before it drains the rest
 # A call whose restarted media no replica took within this gets it restarted again: a start
 # request lost on the way, or a socket that never arrived, must not leave the caller in
-# silence until something else moves the call (seen once in bench/scale_out.py).
+# silence until something else moves the call.
 REATTACH_RETRY_S = 5.0
+# A start sent right after a stop may find ACS still stopping (how real ACS treats it is
+# unconfirmed: docs/scale-out.md): a refused start is tried again after 0.25 s, then 0.5 s.
+START_TRIES = 3
 
 
 def snapshot(session: CallSession, state: str) -> dict[str, str]:
@@ -310,7 +313,7 @@ class Replicas:
                 session.call_id, {"state": "reattach", "reattach_at": f"{time.time():.3f}"}
             )
             await self._edge.control.stop_media_streaming(session.leg_id)
-            await self._edge.control.start_media_streaming(session.leg_id)
+            await self._start_media(session.leg_id)
         except CallGone:
             session.moving = False
             await session.disconnected("the call was over at ACS")
@@ -370,9 +373,24 @@ class Replicas:
             call_id, {"state": "reattach", "lost_at": now, "reattach_at": now}, 3600
         )
         try:
-            await self._edge.control.start_media_streaming(connection)
+            await self._start_media(connection)
         except (CallControlError, OSError) as exc:
             log.warning("could not restart the media of call %s: %s", call_id, exc)
+
+    async def _start_media(self, connection_id: str) -> None:
+        """`startMediaStreaming`, tried again when Call Automation refuses it (not when it
+        no longer knows the call)."""
+        for attempt in range(START_TRIES):
+            try:
+                await self._edge.control.start_media_streaming(connection_id)
+                return
+            except CallGone:
+                raise
+            except CallControlError as exc:
+                if attempt == START_TRIES - 1:
+                    raise
+                log.info("media start refused (%s): trying again", exc)
+                await asyncio.sleep(0.25 * 2**attempt)
 
     async def _retry_reattach(self, call_id: str, entry: dict[str, str]) -> None:
         """A call waiting for its media socket: if none came within `REATTACH_RETRY_S`, one
@@ -395,7 +413,7 @@ class Replicas:
             # Whatever half-open socket ACS has for it goes; no stream to stop is fine.
             with contextlib.suppress(CallControlError):
                 await self._edge.control.stop_media_streaming(connection)
-            await self._edge.control.start_media_streaming(connection)
+            await self._start_media(connection)
         except CallGone:
             log.info("call %s was over at ACS", call_id)
             await self._shared.drop_call(call_id)
