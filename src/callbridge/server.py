@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import socket
 from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
 from typing import Any
@@ -55,10 +57,17 @@ class DrainingServer(uvicorn.Server):
     the calls would be cut without a word and recorded as closed by ACS.
     """
 
+    freeze_after_start = True
+
     def __init__(self, config: uvicorn.Config, drain: Drain | None = None) -> None:
         super().__init__(config)
         self._drain = drain
         self._draining = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.freeze_after_start:
+            freeze_what_start_made()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self._drain is None:
@@ -77,6 +86,16 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
+def freeze_what_start_made() -> None:
+    """Move every object alive once the service has started (modules, the app, the models)
+    out of the cyclic collector's sight (https://docs.python.org/3/library/gc.html#gc.freeze):
+    they live as long as the process, and a full collection walking them all stopped the
+    event loop, and with it every call's audio, for ~120 ms on a 2-core machine."""
+    gc.collect()
+    gc.freeze()
+    log.info("start-up objects frozen: %d out of the collector's sight", gc.get_freeze_count())
+
+
 SLOW_STOP_S = 20.0
 
 
@@ -91,7 +110,10 @@ async def _report_slow_stop() -> None:
 
 
 class EmbeddedServer(DrainingServer):
-    """A uvicorn server that leaves signals to its host (callbridge dev, tests)."""
+    """A uvicorn server that leaves signals to its host (callbridge dev, tests), and the
+    collector too: the host's objects are not the service's to freeze."""
+
+    freeze_after_start = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import re
 import wave
@@ -249,22 +250,32 @@ async def test_many_concurrent_calls_and_clean_stop(service: FakeService, access
     service.connect_sdk(emu.endpoint)
     scripts = [
         CallScript(
-            audio=tone(0.5), start_delay_s=0.2, hangup_after_s=1.0, from_number=f"+1425555{i:04d}"
+            audio=tone(0.5), start_delay_s=0.2, hangup_after_s=1.6, from_number=f"+1425555{i:04d}"
         )
         for i in range(50)
     ]
-    reports = await asyncio.gather(*(emu.place_call(s) for s in scripts))
+    # This worker has imported the whole suite: a full collection of its heap stopped the
+    # loop the 50 calls, their SDK clients and the fake service share for ~100 ms and split
+    # most echoes in two. The service does the same once it has started (server.py).
+    gc.collect()
+    gc.freeze()
+    try:
+        reports = await asyncio.gather(*(emu.place_call(s) for s in scripts))
+    finally:
+        gc.unfreeze()
     assert all(r.answered and r.answer_count == 1 for r in reports)
-    assert all(r.frames_sent == 50 for r in reports)
+    assert all(r.frames_sent == 80 for r in reports)
     # Every caller heard their 0.5 s back; in one piece, bar a few the loaded suite machine
-    # delays mid-echo (the fake service shares this event loop with 50 SDK clients).
+    # delays mid-echo (the fake service shares this event loop with 50 SDK clients). The
+    # call lasts 0.9 s past the caller's audio: on a slow machine under the suite's load the
+    # echo came back up to 0.4 s late, and a hang-up 0.3 s after the audio cut it short.
     heard = [sum(b - a for a, b in r.heard_segments) for r in reports]
     assert all(0.4 <= h <= 0.8 for h in heard), heard  # 0.64 s seen: late frames stretch it
     assert sum(len(r.heard_segments) == 1 for r in reports) >= 45
     assert len({r.call_connection_id for r in reports}) == 50
     assert len(service.ws_sessions) == 50
     # The fake service shares this process's event loop with 50 SDK clients, so judge the
-    # cadence by the frames' own timestamps (emulator side): 49 intervals of 20 ms each.
+    # cadence by the frames' own timestamps (emulator side): 79 intervals of 20 ms each.
     for session in service.ws_sessions:
         stamps = [
             datetime.fromisoformat(m["audioData"]["timestamp"])
@@ -274,7 +285,7 @@ async def test_many_concurrent_calls_and_clean_stop(service: FakeService, access
         # (The span, not each gap: on a loaded machine the clock catches up in bursts, by
         # design — absolute deadlines — so single gaps bunch while the total holds.)
         span = (stamps[-1] - stamps[0]).total_seconds()
-        assert abs(span - 0.98) < 0.1, span
+        assert abs(span - 1.58) < 0.1, span
 
     # A call still running when the emulator stops is cut short, and nothing is left over.
     running = asyncio.create_task(emu.place_call(CallScript(hangup_after_s=30, max_duration_s=30)))

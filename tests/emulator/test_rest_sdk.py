@@ -15,6 +15,7 @@ from azure.communication.callautomation import (
     RecognizeInputType,
     TextSource,
 )
+from azure.communication.callautomation.aio import CallConnectionClient
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from callbridge.emulator import AcsEmulator, CallReport, CallScript
@@ -33,6 +34,19 @@ async def _ringing(
     task = asyncio.create_task(emu.place_call(script))
     ctx = await asyncio.wait_for(service.contexts.get(), 5)
     return task, ctx
+
+
+async def _streaming(
+    emu: AcsEmulator, service: FakeService
+) -> tuple[asyncio.Task[CallReport], CallConnectionClient]:
+    """A call answered with media, its socket open: the call's task and its connection."""
+    service.media = True
+    task, ctx = await _ringing(emu, service)
+    props = await service._answer(ctx)
+    assert service.client is not None
+    conn = service.client.get_call_connection(props.call_connection_id)
+    await _wait_for_event(service, "MediaStreamingStarted")
+    return task, conn
 
 
 async def _wait_for_event(service: FakeService, name: str) -> None:
@@ -97,12 +111,7 @@ async def test_answer_operations_and_hang_up(emu: AcsEmulator, service: FakeServ
 
 
 async def test_transfer_ends_call_as_transferred(emu: AcsEmulator, service: FakeService) -> None:
-    service.media = True
-    task, ctx = await _ringing(emu, service)
-    props = await service._answer(ctx)
-    assert service.client is not None
-    conn = service.client.get_call_connection(props.call_connection_id)
-    await _wait_for_event(service, "MediaStreamingStarted")
+    task, conn = await _streaming(emu, service)
     result = await conn.transfer_call_to_participant(
         PhoneNumberIdentifier("+14255550199"),
         operation_context="xfer",
@@ -128,7 +137,6 @@ async def test_a_restart_of_media_streaming_keeps_its_events_in_order(
     # stop is answered 202 before the old socket has closed. Before, the start opened the
     # new socket first and the old socket's MediaStreamingStopped came after the new
     # MediaStreamingStarted, which read as a media outage lasting until the next move.
-    service.media = True
     closing_slowly = asyncio.Event()
 
     async def slow_to_close(session: WsSession, msg: dict[str, object] | None) -> None:
@@ -136,11 +144,7 @@ async def test_a_restart_of_media_streaming_keeps_its_events_in_order(
             await asyncio.sleep(0.5)  # the close frame waits in the socket meanwhile
 
     service.on_media = slow_to_close
-    task, ctx = await _ringing(emu, service)
-    props = await service._answer(ctx)
-    assert service.client is not None
-    conn = service.client.get_call_connection(props.call_connection_id)
-    await _wait_for_event(service, "MediaStreamingStarted")
+    task, conn = await _streaming(emu, service)
     closing_slowly.set()
     await asyncio.sleep(0.05)  # a caller frame arrives and the handler stalls on it
     await conn.stop_media_streaming()

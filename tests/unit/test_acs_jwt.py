@@ -12,6 +12,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from callbridge.telephony.acs import acs_jwt
 from callbridge.telephony.acs.acs_jwt import MAX_DOCUMENT_BYTES, AcsJwtVerifier, JwtError
+from tests.local_http import serving
 
 ISS = "https://acscallautomation.communication.azure.com"
 AUD = "resource-1234"
@@ -63,14 +64,9 @@ async def keys() -> AsyncIterator[KeyServer]:
     server = KeyServer()
     app = web.Application()
     app.router.add_get("/calling/keys", server._keys)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}/calling/keys"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as base:
+        server.url = f"{base}/calling/keys"
+        yield server
 
 
 async def test_valid_token_verifies_and_keys_are_cached(keys: KeyServer) -> None:

@@ -29,6 +29,7 @@ from callbridge.config import ConfigError, Settings, load_settings
 from callbridge.telephony.acs.acs_jwt import JwtError
 from callbridge.telephony.acs.eventgrid_auth import EntraTokenVerifier
 from tests.fakes import FakeControl
+from tests.local_http import serving
 
 TENANT = "3f1a8d52-6a43-4b8e-9a59-5b9f0c6d2e71"
 OTHER_TENANT = "0b4e3c2d-1111-4c4c-8d8d-222233334444"
@@ -81,14 +82,9 @@ async def tenant() -> AsyncIterator[Tenant]:
     app = web.Application()
     app.router.add_get(f"/{TENANT}/v2.0/.well-known/openid-configuration", config)
     app.router.add_get(f"/{TENANT}/discovery/v2.0/keys", keys)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    await runner.cleanup()
+    async with serving(app) as base:
+        state.url = base
+        yield state
 
 
 def token(key: rsa.RSAPrivateKey = KEY, kid: str = "k1", **claims: Any) -> str:
