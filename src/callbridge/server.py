@@ -90,7 +90,8 @@ def freeze_what_start_made() -> None:
     """Move every object alive once the service has started (modules, the app, the models)
     out of the cyclic collector's sight (https://docs.python.org/3/library/gc.html#gc.freeze):
     they live as long as the process, and a full collection walking them all stopped the
-    event loop, and with it every call's audio, for ~120 ms on a 2-core machine."""
+    event loop, and with it every call's audio, for 289 ms a few seconds into 80 calls
+    (docs/architecture.md, "The collector")."""
     gc.collect()
     gc.freeze()
     log.info("start-up objects frozen: %d out of the collector's sight", gc.get_freeze_count())

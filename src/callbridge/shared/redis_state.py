@@ -177,19 +177,15 @@ class RedisState:
         )
 
     async def alive_replicas(self) -> set[str]:
+        ready: set[str] = await self._do("replica list", self._ready_replicas(), 2 * OP_TIMEOUT_S)
+        return ready
+
+    async def _ready_replicas(self) -> set[str]:
         pattern = f"{self._p}replica:*"
         ready: set[str] = set()
-        try:
-            async with asyncio.timeout(2 * OP_TIMEOUT_S):
-                async for key in self._redis.scan_iter(match=pattern, count=100):
-                    if await self._redis.get(key) == "ready":
-                        ready.add(str(key).removeprefix(f"{self._p}replica:"))
-        except TimeoutError:
-            raise SharedStateError(
-                f"Redis replica list failed: no reply within {2 * OP_TIMEOUT_S:g} s"
-            ) from None
-        except (RedisError, OSError) as exc:
-            raise SharedStateError(f"Redis replica list failed: {exc}") from exc
+        async for key in self._redis.scan_iter(match=pattern, count=100):
+            if await self._redis.get(key) == "ready":
+                ready.add(str(key).removeprefix(f"{self._p}replica:"))
         return ready
 
     async def stop_heartbeat(self) -> None:
@@ -214,14 +210,9 @@ class RedisState:
         return [(str(i), str(f["e"])) for _, entries in got or [] for i, f in entries]
 
     async def _xread(self, what: str, streams: dict[Any, Any], count: int, block_ms: int) -> Any:
-        try:  # a blocking read outlasts `_do`'s bound: its own, a little longer than the
-            # block (asyncio.timeout, not wait_for: that one can lose a cancel on 3.11)
-            async with asyncio.timeout(block_ms / 1000 + OP_TIMEOUT_S):
-                return await self._redis.xread(streams, count=count, block=block_ms)
-        except TimeoutError:
-            raise SharedStateError(f"Redis {what} read failed: no reply in time") from None
-        except (RedisError, OSError) as exc:
-            raise SharedStateError(f"Redis {what} read failed: {exc}") from exc
+        # A blocking read outlasts `_do`'s usual bound: its own, a little longer than the block.
+        op = self._redis.xread(streams, count=count, block=block_ms)
+        return await self._do(f"{what} read", op, block_ms / 1000 + OP_TIMEOUT_S)
 
     async def close(self) -> None:
         try:
