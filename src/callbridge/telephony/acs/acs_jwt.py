@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -54,9 +53,6 @@ async def get_json(url: str) -> Any:
     return json.loads(body)
 
 
-Fetch = Callable[[str], Awaitable[Any]]
-
-
 class JwtError(Exception):
     """The bearer token is missing or does not verify; the message says why."""
 
@@ -78,13 +74,11 @@ class JwksCache:
         discovery: bool = False,
         cache_ttl_s: float = 3600.0,
         refetch_min_interval_s: float = 30.0,
-        fetch: Fetch = get_json,
     ) -> None:
         self._url = url
         self._discovery = discovery
         self._ttl = cache_ttl_s
         self._refetch_gap = refetch_min_interval_s
-        self._fetch = fetch
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -104,8 +98,8 @@ class JwksCache:
             try:
                 url = self._url
                 if self._discovery:
-                    url = str((await self._fetch(url))["jwks_uri"])
-                doc = await self._fetch(url)
+                    url = str((await get_json(url))["jwks_uri"])
+                doc = await get_json(url)
                 keys: dict[str, Any] = {}
                 for jwk in doc.get("keys", []):
                     if jwk.get("kty") == "RSA" and "kid" in jwk:
@@ -147,13 +141,11 @@ class AcsJwtVerifier:
         cache_ttl_s: float = 3600.0,
         refetch_min_interval_s: float = 30.0,
         leeway_s: float = 30.0,
-        fetch: Fetch = get_json,
     ) -> None:
         self._jwks = JwksCache(
             jwks_url,
             cache_ttl_s=cache_ttl_s,
             refetch_min_interval_s=refetch_min_interval_s,
-            fetch=fetch,
         )
         self._issuer = issuer
         self._audience = audience

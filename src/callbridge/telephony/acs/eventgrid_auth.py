@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from callbridge.config import Settings
-from callbridge.telephony.acs.acs_jwt import Fetch, JwksCache, JwtError, bearer_token, get_json
+from callbridge.telephony.acs.acs_jwt import JwksCache, JwtError, bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class EntraTokenVerifier:
         role: str | None = None,
         leeway_s: float = 60.0,
         refetch_min_interval_s: float = 30.0,
-        fetch: Fetch = get_json,
     ) -> None:
         if not audiences:
             raise ValueError("at least one audience is needed")
@@ -61,7 +60,6 @@ class EntraTokenVerifier:
             openid_url or openid_config_url(tenant_id),
             discovery=True,
             refetch_min_interval_s=refetch_min_interval_s,
-            fetch=fetch,
         )
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
