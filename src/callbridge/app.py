@@ -50,8 +50,11 @@ def create_app(
     *,
     control: CallControl | None = None,
     lines: Switchboard | None = None,
+    upgrade_schema_in_child: bool = False,
 ) -> FastAPI:
-    """Raises ValueError or ProfileError for a bad agent setting or profile."""
+    """Raises ValueError or ProfileError for a bad agent setting or profile.
+    `upgrade_schema_in_child`: a long-lived service (`callbridge serve`) upgrades a records
+    schema that is behind in a child process, so it never holds Alembic (store/sql.py)."""
     switchboard = lines or build_switchboard(settings.agent, settings.profile)
     # One registry for every edge's calls: one per-replica cap, totals of every call.
     registry = CallRegistry(settings.max_calls)
@@ -65,7 +68,7 @@ def create_app(
         shared,
     )
     # Call records, live console feed and metrics: observers of every call.
-    records = Records(settings)
+    records = Records(settings, upgrade_schema_in_child=upgrade_schema_in_child)
     edge.observers.extend(records.observers)
     # OpenTelemetry, when APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT
     # is set (docs/telemetry.md): one more observer; None (nothing loaded) otherwise.

@@ -21,7 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     try:
         settings = load_settings(**overrides)
-        app = create_app(settings)
+        app = create_app(settings, upgrade_schema_in_child=True)
     except (ConfigError, ValueError, ProfileError) as exc:
         print(f"callbridge: configuration error: {exc}", file=sys.stderr)
         return 2

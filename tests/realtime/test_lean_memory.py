@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["onnxruntime", "piper", "faster_whisper", "ctranslate2", "alembic", "openai", "httpx"]
+# What a started realtime service must not hold either: NumPy and soxr (no resampling
+# between 24 kHz media and a 24 kHz model), Alembic (the schema upgrade runs in a child).
+NOT_IN_SERVICE = [*HEAVY, "numpy", "soxr", "mako", "pygments"]
 
 CHILD = """
 import asyncio, json, sys
@@ -83,3 +86,46 @@ def test_the_service_command_line_does_not_load_the_emulator() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+SERVICE = """
+import asyncio, json, sys
+from callbridge.app import create_app
+from callbridge.config import load_settings
+
+async def main() -> None:
+    app = create_app(load_settings(), upgrade_schema_in_child=True)
+    async with app.router.lifespan_context(app):
+        loaded = [m for m in json.loads(sys.argv[1]) if m in sys.modules]
+    print(json.dumps(loaded))
+
+asyncio.run(main())
+"""
+
+
+def test_a_started_realtime_service_holds_no_numpy_alembic_or_models(tmp_path: Path) -> None:
+    # The whole app as `callbridge serve` starts it, on a new records database (so the
+    # schema is upgraded), with the default 24 kHz media: the memory of every replica.
+    env = {
+        **os.environ,
+        "CALLBRIDGE_AGENT": "voicelive",
+        "CALLBRIDGE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9",
+        "CALLBRIDGE_VOICELIVE_API_KEY": "test-key",
+        "CALLBRIDGE_VOICELIVE_MODEL": "gpt-realtime",
+        "CALLBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+        "CALLBRIDGE_RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "CALLBRIDGE_ACS_CONNECTION": "endpoint=http://127.0.0.1:9/;accesskey=dGVzdA==",
+        "CALLBRIDGE_PUBLIC_URL": "http://127.0.0.1:9",
+        "CALLBRIDGE_EVENTGRID_SECRET": "test-secret-0123456789",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE, json.dumps(NOT_IN_SERVICE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert (tmp_path / "calls.db").exists()  # the child did upgrade it

@@ -1,22 +1,27 @@
 """A service restarting against a migrated database does not import Alembic (docs:
-architecture.md, memory): the schema is checked with one query."""
+architecture.md, memory): the schema is checked with one query. `callbridge serve` upgrades
+a schema that is behind in a child process, so it never holds Alembic at all."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from callbridge.store.migrate import head_revision
 from callbridge.store.schema import HEAD_REVISION
-from callbridge.store.sql import SqlCallStore
+from callbridge.store.sql import SqlCallStore, StoreError
 
 CHILD = """
 import asyncio, sys
 from callbridge.store.sql import SqlCallStore
 
 async def main() -> None:
-    store = SqlCallStore(sys.argv[1])
+    store = SqlCallStore(sys.argv[1], upgrade_in_child=len(sys.argv) > 2)
     await store.open()
     await store.close()
 
@@ -44,3 +49,45 @@ async def test_a_migrated_database_opens_without_alembic(tmp_path: Path) -> None
     store = SqlCallStore(url)
     await store.open()
     await store.close()
+
+
+def _open_in_fresh_interpreter(url: str, *flags: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, url, *flags], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+async def test_a_new_database_is_upgraded_by_a_child_and_alembic_never_loads(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    assert _open_in_fresh_interpreter(url, "--upgrade-in-child") == "False"
+    # The schema the child made is the newest, and the store works on it.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'calls.db'}")
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM callbridge_schema_version"))
+        assert version.scalar_one() == HEAD_REVISION
+        assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar_one() == 0
+    engine.dispose()
+
+
+async def test_a_schema_this_version_does_not_know_gets_a_clear_error_either_way(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A database a newer callbridge upgraded, opened by this one (a rolled-back deployment):
+    # the child fails, the upgrade is tried here, and both say what to do.
+    path = tmp_path / "calls.db"
+    _open_in_fresh_interpreter(f"sqlite+aiosqlite:///{path}")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE callbridge_schema_version SET version_num = '0099_next'"))
+    engine.dispose()
+    for in_child in (False, True):
+        store = SqlCallStore(f"sqlite+aiosqlite:///{path}", upgrade_in_child=in_child)
+        with caplog.at_level(logging.WARNING), pytest.raises(StoreError) as err:
+            await store.open()
+        assert "Can't locate revision identified by '0099_next'" in str(err.value)
+        assert "upgraded by a newer callbridge" in str(err.value)
+    assert "the schema upgrade process failed: callbridge: schema upgrade failed" in caplog.text

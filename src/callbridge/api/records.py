@@ -97,10 +97,13 @@ class Records:
         store: CallStore | None = None,
         summarizer: Summarizer | None = None,
         analysis_delay_s: float = 2.0,
+        upgrade_schema_in_child: bool = False,
     ) -> None:
         profile, llm = profile_info(settings)
         self.settings = settings
-        self.store: CallStore = store or SqlCallStore(settings.database_url)
+        self.store: CallStore = store or SqlCallStore(
+            settings.database_url, upgrade_in_child=upgrade_schema_in_child
+        )
         self.metrics = CallMetrics()
         self.writer = RecordWriter(
             self.store,

@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
-
 FLUSH_S = 0.5
 HEADER_EVERY_S = 1.0  # the header's data size is brought up to date this often, and at close
 
 _pool: ThreadPoolExecutor | None = None
-_scratch = np.zeros(0, dtype="<i2")  # the writer thread's interleaving buffer
+# The writer thread's interleaving buffer. Plain bytes, not NumPy: a realtime replica loads
+# NumPy for nothing else (audio/resample.py); the byte slices cost ~35 us a half-second
+# block at 24 kHz (NumPy ~12 us, `array` ~75 us).
+_scratch = bytearray()
 
 
 def _writer() -> ThreadPoolExecutor:
@@ -84,14 +85,17 @@ class StereoRecorder:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "wb", buffering=0)  # closed in _finish
                 self._file.write(self._header())
-            if _scratch.size < frames * 2:
-                _scratch = np.zeros(frames * 2, dtype="<i2")
-            stereo = _scratch[: frames * 2]
-            for channel, pcm in ((stereo[0::2], caller), (stereo[1::2], agent)):
-                have = min(len(pcm) // 2, frames)
-                channel[:have] = np.frombuffer(pcm, dtype="<i2", count=have)
-                channel[have:] = 0
-            view = memoryview(stereo.data).cast("B")
+            if len(_scratch) < frames * 4:
+                _scratch = bytearray(frames * 4)
+            for side, pcm in ((0, caller), (2, agent)):  # byte offsets in a stereo frame
+                have = min(len(pcm) // 2, frames) * 2  # whole samples, in bytes
+                _scratch[side : have * 2 : 4] = pcm[0:have:2]  # each sample's two bytes
+                _scratch[side + 1 : have * 2 : 4] = pcm[1:have:2]
+                if have < frames * 2:  # this channel is short: silence for the rest
+                    zeros = bytes(frames - have // 2)
+                    _scratch[side + have * 2 : frames * 4 : 4] = zeros
+                    _scratch[side + 1 + have * 2 : frames * 4 : 4] = zeros
+            view = memoryview(_scratch)[: frames * 4]
             while view:  # a raw write may be partial
                 view = view[self._file.write(view) or 0 :]
             self._data_bytes += frames * 4

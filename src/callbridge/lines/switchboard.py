@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callbridge.agent.base import AgentSession
-from callbridge.agent.echo import EchoAgent
 from callbridge.call.line import KeypadMenu, Line, Rescue, Speak
 from callbridge.call.rescue import service_phrases
 from callbridge.core.tools import ToolRegistry
@@ -95,6 +94,10 @@ def build_switchboard(backend: str, profile_path: str | Path | None = None) -> S
     Raises ValueError (unknown backend, a menu routing nowhere), ProfileError (a bad
     profile) or ConfigError (a realtime backend's settings)."""
     if backend == "echo":
+        # Imported here: the echo agent's energy check loads NumPy, which a realtime
+        # replica otherwise never needs (docs/architecture.md, "Memory").
+        from callbridge.agent.echo import EchoAgent
+
         return Switchboard("echo", Line("echo", lambda: EchoAgent()))
     if backend not in BACKENDS:
         raise ValueError(

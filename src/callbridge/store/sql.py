@@ -9,8 +9,12 @@ that may already be in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,10 @@ from callbridge.store.records import (
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 500
+# The child that upgrades the schema for `callbridge serve` (store/upgrade.py): where it
+# finds the URL, and how long it may take (a big table under another replica's lock).
+UPGRADE_URL_ENV = "CALLBRIDGE_UPGRADE_DATABASE_URL"
+UPGRADE_TIMEOUT_S = 600.0
 
 
 class StoreError(Exception):
@@ -99,11 +107,42 @@ def _loads_obj(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_value": value}
 
 
+def records_engine(url_text: str) -> AsyncEngine:
+    """The asyncio engine for a records database URL (normalized); raises StoreError."""
+    try:
+        url = make_url(url_text)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"CALLBRIDGE_DATABASE_URL is not a database URL: {exc}") from None
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            # Each pooled connection would get its own empty database.
+            raise StoreError(
+                "CALLBRIDGE_DATABASE_URL: an in-memory SQLite database cannot hold call "
+                "records; name a file, e.g. sqlite+aiosqlite:///./var/callbridge.db"
+            )
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Wait for a lock held by another process (a second worker) instead of failing.
+        kwargs["connect_args"] = {"timeout": 30}
+    try:
+        engine = create_async_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StoreError(
+            f"cannot use CALLBRIDGE_DATABASE_URL={safe_url(url_text)}: {exc}"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class SqlCallStore:
     """The CallStore on SQLAlchemy (see callbridge.store.CallStore)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade_in_child: bool = False) -> None:
+        """`upgrade_in_child`: a schema that is behind is upgraded by a child process
+        (`callbridge serve`: the service then never holds Alembic; see `_migrate`)."""
         self.url = normalize_url(url)
+        self._upgrade_in_child = upgrade_in_child
         self._engine: AsyncEngine | None = None
 
     @property
@@ -119,31 +158,9 @@ class SqlCallStore:
         """Create or upgrade the schema; apply `replay` (the writes an earlier run journaled
         and may not have committed); then mark the calls a stop of the service left without
         an end incomplete and return them (see `mark_incomplete`). Raises StoreError."""
+        engine = records_engine(self.url)
         try:
-            url = make_url(self.url)
-        except sa.exc.ArgumentError as exc:
-            raise StoreError(f"CALLBRIDGE_DATABASE_URL is not a database URL: {exc}") from None
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.get_backend_name() == "sqlite":
-            if not url.database or url.database == ":memory:":
-                # Each pooled connection would get its own empty database.
-                raise StoreError(
-                    "CALLBRIDGE_DATABASE_URL: an in-memory SQLite database cannot hold call "
-                    "records; name a file, e.g. sqlite+aiosqlite:///./var/callbridge.db"
-                )
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            # Wait for a lock held by another process (a second worker) instead of failing.
-            kwargs["connect_args"] = {"timeout": 30}
-        try:
-            engine = create_async_engine(url, **kwargs)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise StoreError(
-                f"cannot use CALLBRIDGE_DATABASE_URL={safe_url(self.url)}: {exc}"
-            ) from None
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        try:
-            await _migrate(engine)
+            await _migrate(engine, self._upgrade_in_child)
         except (OSError, sa.exc.DBAPIError) as exc:
             await engine.dispose()
             raise StoreError(
@@ -526,9 +543,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def _migrate(engine: AsyncEngine) -> None:
+async def _migrate(engine: AsyncEngine, in_child: bool = False) -> None:
     """Bring the schema to the newest revision. Alembic (and its ~11 MB) is imported only
-    when there is something to do: a restart against a migrated database skips it."""
+    when there is something to do: a restart against a migrated database skips it. With
+    `in_child` that work goes to a child process, and the memory with it; if the child
+    fails, the upgrade runs here, so the error is reported as it always was."""
     try:
         async with engine.connect() as conn:
             version = (
@@ -538,6 +557,51 @@ async def _migrate(engine: AsyncEngine) -> None:
         version = None  # no version table yet: a new database
     if version == t.HEAD_REVISION:
         return
+    if in_child and await _upgrade_in_child(engine.url.render_as_string(hide_password=False)):
+        return
+    from alembic.util import CommandError
+
     from callbridge.store import migrate
 
-    await migrate.upgrade(engine)
+    try:
+        await migrate.upgrade(engine)
+    except CommandError as exc:  # e.g. a revision a newer callbridge wrote (a rollback)
+        raise StoreError(
+            f"cannot bring the records schema of {safe_url(str(engine.url))} to {t.HEAD_REVISION}"
+            f": {first_line(exc)} (was it upgraded by a newer callbridge? run that version, "
+            "or point CALLBRIDGE_DATABASE_URL at another database)"
+        ) from None
+
+
+async def _upgrade_in_child(url: str) -> bool:
+    """`python -m callbridge.store.upgrade` on `url` (given in its environment, never on a
+    command line others can read); True when it brought the schema to the newest revision."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callbridge.store.upgrade",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, UPGRADE_URL_ENV: url},
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), UPGRADE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("the schema upgrade process gave no answer in %.0f s", UPGRADE_TIMEOUT_S)
+        return False
+    finally:
+        if proc.returncode is None:  # timed out or cancelled (a stop during start)
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        log.warning("the schema upgrade process failed: %s", lines[-1] if lines else "no output")
+        return False
+    log.info(
+        "records schema upgraded to %s in a child process (%.1f s)",
+        t.HEAD_REVISION,
+        time.monotonic() - started,
+    )
+    return True
