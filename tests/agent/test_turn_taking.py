@@ -183,6 +183,7 @@ class Call:
                     pause_ms=settings.check_after_ms if smart else settings.pause_ms,
                     min_speech_ms=settings.barge_in_min_ms,
                     repause_ms=settings.recheck_ms if smart else None,
+                    quiet_ms=settings.transcribe_after_ms if smart else None,
                     pre_roll_ms=0,
                     post_roll_ms=0,
                 ),
@@ -248,6 +249,49 @@ async def test_a_caller_who_pauses_mid_sentence_is_not_cut_off() -> None:
     await call.push(speech(600) + quiet(200))
     assert brain.turns == ["my order number is 4512"]  # one turn, both halves
     assert call.said() == ["Order 4512 is on its way."]
+    await call.close()
+
+
+@dataclass
+class WatchedStt(FakeStt):
+    """FakeStt that notes how many times the end-of-turn model had been asked when each
+    transcription started."""
+
+    model: FakeTurnModel | None = None
+    model_asked: list[int] = field(default_factory=list)
+
+    async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Words:
+        assert self.model is not None
+        self.model_asked.append(self.model.asked)
+        return await super().transcribe_async(pcm16k, executor)
+
+
+async def test_the_words_are_transcribed_before_the_model_is_asked_and_only_once() -> None:
+    # Whisper is the slower half of a decision: it starts at transcribe_after_ms (96) of
+    # silence; the model at check_after_ms (160) uses that same transcription.
+    model = FakeTurnModel(0.95)
+    stt = WatchedStt("hours", model=model)
+    call = Call(Brain({"hours": ["Nine."]}), stt, model, check_after_ms=160)
+    await call.start()
+    await call.push(speech(800) + quiet(100))  # 96 ms of silence: words, no model yet
+    assert (len(stt.heard_ms), model.asked, call.count(SpeechStopped)) == (1, 0, 0)
+    await call.push(quiet(100))
+    assert call.count(SpeechStopped) == 1 and model.asked == 1
+    assert stt.model_asked == [0]  # one transcription, started before the model was asked
+    await call.close()
+
+
+async def test_a_caller_who_goes_on_after_a_short_silence_is_transcribed_again() -> None:
+    brain = Brain({"I would like to check my order": ["Sure."]})
+    stt = FakeStt(texts=["I would like to", "I would like to check my order"])
+    call = Call(brain, stt, FakeTurnModel(0.95), check_after_ms=160)
+    await call.start()
+    await call.push(speech(700) + quiet(128) + speech(600))  # quiet, never a pause
+    assert call.count(SpeechStopped) == 0 and len(stt.heard_ms) == 1
+    await call.push(quiet(200))
+    # The stale words ("I would like to") are not the turn: all of it is, heard whole.
+    assert brain.turns == ["I would like to check my order"]
+    assert stt.heard_ms[1] > stt.heard_ms[0] + 600
     await call.close()
 
 

@@ -237,6 +237,26 @@ def test_pause_resume_end_and_pre_post_roll() -> None:
     assert script.segmenter.current_audio()[:2] == (36).to_bytes(2, "little")
 
 
+def test_quiet_comes_before_pause_and_speech_after_either_resumes() -> None:
+    script = Script(SegmenterConfig(quiet_ms=96, pause_ms=160))
+    script.feed(*[0.0] * 10)
+    assert kinds(script.feed(0.9, 0.9, 0.9)) == ["speech_start"]
+    assert script.feed(0.2, 0.2) == []
+    events = script.feed(0.2)  # 3 x 32 = 96 ms
+    assert kinds(events) == ["quiet"]
+    assert window_ids(events[0].audio) == list(range(3, 16))  # as a pause's audio
+    assert events[0].speech_end_ms == 13 * WINDOW_MS
+    assert kinds(script.feed(0.2)) == []
+    assert kinds(script.feed(0.2)) == ["pause"]  # 5 x 32 = 160 ms
+    assert kinds(script.feed(0.9)) == ["resume"]
+    # A silence that ends between quiet and pause: quiet, then resume.
+    assert kinds(script.feed(0.2, 0.2, 0.2, 0.2, 0.9)) == ["quiet", "resume"]
+    # quiet_ms not shorter than pause_ms: no quiet event.
+    plain = Script(SegmenterConfig(quiet_ms=160, pause_ms=160))
+    plain.feed(*[0.0] * 10, 0.9, 0.9, 0.9)
+    assert kinds(plain.feed(*[0.2] * 6)) == ["pause"]
+
+
 def test_max_utterance_and_finish() -> None:
     script = Script(SegmenterConfig(max_utterance_ms=320))  # 10 windows
     events = script.feed(*[0.9] * 12)

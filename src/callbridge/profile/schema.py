@@ -44,10 +44,13 @@ class TurnSection(SectionModel):
     # smart: a moment after the caller goes quiet (check_after_ms), an end-of-turn model
     # (Smart Turn v3) decides from the audio whether they have finished; if not, they get
     # up to max_silence_ms to go on (the model is asked again every recheck_ms of that).
+    # The words so far are transcribed a little sooner (transcribe_after_ms), since
+    # Whisper takes longer than the model and the decision needs both.
     # silence: end_silence_ms of silence ends every turn.
     end_of_turn: Literal["smart", "silence"] = "smart"
     end_silence_ms: int = Field(default=700, ge=100, le=5000)
     check_after_ms: int = Field(default=160, ge=64, le=2000)
+    transcribe_after_ms: int = Field(default=96, ge=32, le=2000)
     max_silence_ms: int = Field(default=1500, ge=300, le=5000)
     recheck_ms: int = Field(default=320, ge=64, le=5000)  # asked again while still quiet
     complete_threshold: float = Field(default=0.5, gt=0, lt=1)
@@ -61,6 +64,8 @@ class TurnSection(SectionModel):
     def _check_order(self) -> TurnSection:
         if self.max_silence_ms <= self.check_after_ms:
             raise ValueError("max_silence_ms must be longer than check_after_ms")
+        if self.transcribe_after_ms > self.check_after_ms:
+            raise ValueError("transcribe_after_ms must not be longer than check_after_ms")
         return self
 
 

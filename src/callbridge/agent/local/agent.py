@@ -157,6 +157,7 @@ class LocalAgent:
                 min_speech_ms=turn.barge_in_min_ms,
                 max_gap_ms=MAX_GAP_MS,
                 repause_ms=turn.recheck_ms if smart else None,
+                quiet_ms=turn.transcribe_after_ms if smart else None,
             )
         )
 
@@ -288,12 +289,14 @@ class LocalAgent:
                 self._cancel_reply()
             if not self._carry:
                 self._said = ""  # (a carried utterance keeps its words: they go on)
+        elif event.kind == "quiet" and event.audio:
+            # Whisper is the slowest part of a decision: start it a little before the
+            # model is asked; a caller who goes on cancels it ("resume").
+            self._start_speculative(self._carry + event.audio)
         elif event.kind == "pause" and event.audio:
-            self._cancel_speculative()
             audio = self._carry + event.audio
-            task = self._spawn(self._transcribe(audio, self._prompt()))
-            task.add_done_callback(self._note_said)
-            self._speculative = (len(audio), task)
+            if self._speculative is None:  # none started at a "quiet" since the last speech
+                self._start_speculative(audio)
             self._cancel_decision()
             if self._held is not None:
                 self._decision = self._spawn(self._judge(event, at_end=False))
@@ -423,6 +426,12 @@ class LocalAgent:
         if reply.task is None or reply.task.done():
             self._emit(ResponseDone(reply.response_id))
         reply.gate.set()
+
+    def _start_speculative(self, audio: bytes) -> None:
+        self._cancel_speculative()
+        task = self._spawn(self._transcribe(audio, self._prompt()))
+        task.add_done_callback(self._note_said)
+        self._speculative = (len(audio), task)
 
     def _cancel_speculative(self) -> None:
         if self._speculative is not None:

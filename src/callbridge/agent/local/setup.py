@@ -36,7 +36,10 @@ class TurnSettings:
     """smart: after `check_after_ms` of silence Smart Turn decides from the audio whether
     the caller has finished; silence: `end_silence_ms` of silence ends every turn."""
     check_after_ms: int = 160
-    """smart: silence before the end-of-turn model is asked (and the text transcribed)."""
+    """smart: silence before the end-of-turn model is asked."""
+    transcribe_after_ms: int = 96
+    """smart: silence before the words so far are transcribed (at most `check_after_ms`):
+    Whisper takes longer than the model, so it starts first."""
     max_silence_ms: int = 1500
     """smart: a caller the model thinks has not finished gets this long to go on."""
     recheck_ms: int = 320
@@ -67,6 +70,7 @@ class TurnSettings:
             barge_in_min_ms=section.barge_in_min_ms,
             end_of_turn=section.end_of_turn,
             check_after_ms=section.check_after_ms,
+            transcribe_after_ms=section.transcribe_after_ms,
             max_silence_ms=section.max_silence_ms,
             recheck_ms=section.recheck_ms,
             complete_threshold=section.complete_threshold,

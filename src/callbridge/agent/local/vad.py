@@ -177,7 +177,7 @@ class VadStream:
         return result
 
 
-VadEventKind = Literal["speech_start", "pause", "still_paused", "resume", "speech_end"]
+VadEventKind = Literal["speech_start", "quiet", "pause", "still_paused", "resume", "speech_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +187,14 @@ class VadEvent:
 
     * ``speech_start`` — ``min_speech_ms`` of speech seen. ``time_ms`` is when that became
       known; ``speech_start_ms`` is the onset (start of the first speech window).
+    * ``quiet`` — ``quiet_ms`` of silence inside speech (if set, and shorter than
+      ``pause_ms``): ``audio`` as for ``pause``, so a transcription can start sooner.
     * ``pause`` — ``pause_ms`` of silence inside speech. ``audio`` holds the utterance so far
       (pre-roll included), for a speculative transcription.
     * ``still_paused`` — every ``repause_ms`` of silence after ``pause`` (if set): the same
       utterance with more silence after it (an end-of-turn model may now think otherwise).
-    * ``resume`` — speech again after a ``pause`` event: a speculative result is now stale.
+    * ``resume`` — speech again after a ``quiet`` or ``pause`` event: a speculative result
+      is now stale.
     * ``speech_end`` — ``end_silence_ms`` of silence (or ``max_utterance_ms`` reached, or
       `SpeechSegmenter.finish`). ``audio`` holds the whole utterance: pre-roll, speech, and up
       to ``post_roll_ms`` after the last speech window. ``speech_end_ms`` is the end of the
@@ -233,6 +236,9 @@ class SegmenterConfig:
     """Force speech_end past this (keeps one utterance inside Whisper's 30 s window)."""
     repause_ms: int | None = None
     """After ``pause``, a ``still_paused`` event every this much more silence (None: none)."""
+    quiet_ms: int | None = None
+    """A ``quiet`` event at this much silence, before ``pause`` (None, or not shorter than
+    ``pause_ms``: none)."""
     max_gap_ms: int | None = None
     """Silences inside the utterance are cut to this in the audio of ``pause`` and
     ``speech_end`` events (None: kept whole). Whisper tiny tends to drop what follows a
@@ -271,6 +277,8 @@ class SpeechSegmenter:
         self._max_utterance = _windows_for(cfg.max_utterance_ms)
         self._max_gap = None if cfg.max_gap_ms is None else _windows_for(cfg.max_gap_ms)
         self._repause = None if cfg.repause_ms is None else _windows_for(cfg.repause_ms)
+        quiet = None if cfg.quiet_ms is None else _windows_for(cfg.quiet_ms)
+        self._quiet = quiet if quiet is not None and quiet < self._pause else None
         # Recent windows while not in speech: pre-roll + a pending onset.
         self._history: deque[VadWindow] = deque(maxlen=self._pre_roll + 4 * self._min_speech + 8)
         self._in_speech = False
@@ -283,6 +291,7 @@ class SpeechSegmenter:
         self._last_speech = 0
         self._silence_start: int | None = None
         self._paused = False
+        self._quieted = False  # a ``quiet`` event was given since the last speech window
 
     @property
     def in_speech(self) -> bool:
@@ -335,7 +344,7 @@ class SpeechSegmenter:
             self._utterance = []
             self._in_speech = False
             self._silence_start = None
-            self._paused = False
+            self._paused = self._quieted = False
 
     # -- internals ---------------------------------------------------------------------
 
@@ -359,7 +368,7 @@ class SpeechSegmenter:
         self._onset = onset
         self._last_speech = window.index
         self._silence_start = None
-        self._paused = False
+        self._paused = self._quieted = False
         self._candidate_start = None
         self._candidate_count = 0
         return [VadEvent("speech_start", window.end_ms, onset * WINDOW_MS)]
@@ -370,8 +379,8 @@ class SpeechSegmenter:
         if window.prob >= self._threshold:
             self._last_speech = window.index
             self._silence_start = None
-            if self._paused:
-                self._paused = False
+            if self._paused or self._quieted:
+                self._paused = self._quieted = False
                 events.append(VadEvent("resume", window.end_ms, self._onset * WINDOW_MS))
         elif window.prob < self._silence_threshold:
             if self._silence_start is None:
@@ -387,7 +396,11 @@ class SpeechSegmenter:
                 events.append(self._end((self._last_speech + 1) * WINDOW_MS))
                 return events
             again = self._repause is not None and silent > self._pause
-            if silent >= self._pause and not self._paused:
+            if self._quiet is not None and self._quiet <= silent < self._pause:
+                if not self._quieted:
+                    self._quieted = True
+                    events.append(self._pause_event("quiet", window))
+            elif silent >= self._pause and not self._paused:
                 self._paused = True
                 events.append(self._pause_event("pause", window))
             elif again and self._paused and (silent - self._pause) % (self._repause or 1) == 0:
@@ -433,5 +446,5 @@ class SpeechSegmenter:
         self._utterance = []
         self._in_speech = False
         self._silence_start = None
-        self._paused = False
+        self._paused = self._quieted = False
         return event
