@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from callbridge.store import sql
 from callbridge.store.migrate import head_revision
+from callbridge.store.records import CallQuery
 from callbridge.store.schema import HEAD_REVISION
 from callbridge.store.sql import SqlCallStore, StoreError
 
@@ -91,3 +93,17 @@ async def test_a_schema_this_version_does_not_know_gets_a_clear_error_either_way
         assert "Can't locate revision identified by '0099_next'" in str(err.value)
         assert "upgraded by a newer callbridge" in str(err.value)
     assert "the schema upgrade process failed: callbridge: schema upgrade failed" in caplog.text
+
+
+async def test_an_upgrade_child_that_gives_no_answer_is_killed_and_the_upgrade_done_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "UPGRADE_TIMEOUT_S", 0.01)  # no child starts that fast
+    store = SqlCallStore(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", upgrade_in_child=True)
+    with caplog.at_level(logging.WARNING):
+        await store.open()
+    try:
+        assert "the schema upgrade process gave no answer in 0 s" in caplog.text
+        assert await store.list_calls(CallQuery()) == ([], 0)  # upgraded here, and usable
+    finally:
+        await store.close()

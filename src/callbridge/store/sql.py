@@ -586,15 +586,16 @@ async def _upgrade_in_child(url: str) -> bool:
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, UPGRADE_URL_ENV: url},
     )
+    # A stop during start (cancellation) leaves the child to finish: SQLite's DDL is not
+    # transactional, so a migration cut half-way could leave half a schema. Only one that
+    # gives no answer at all is killed.
     try:
         _, err = await asyncio.wait_for(proc.communicate(), UPGRADE_TIMEOUT_S)
     except TimeoutError:
+        proc.kill()
+        await proc.wait()
         log.warning("the schema upgrade process gave no answer in %.0f s", UPGRADE_TIMEOUT_S)
         return False
-    finally:
-        if proc.returncode is None:  # timed out or cancelled (a stop during start)
-            proc.kill()
-            await proc.wait()
     if proc.returncode != 0:
         lines = err.decode(errors="replace").strip().splitlines()
         log.warning("the schema upgrade process failed: %s", lines[-1] if lines else "no output")
