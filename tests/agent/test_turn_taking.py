@@ -259,6 +259,7 @@ class WatchedStt(FakeStt):
 
     model: FakeTurnModel | None = None
     model_asked: list[int] = field(default_factory=list)
+    busy: bool = False  # as SttBatcher.busy: other calls' transcriptions keep it busy
 
     async def transcribe_async(self, pcm16k: bytes, executor: Executor) -> Words:
         assert self.model is not None
@@ -278,6 +279,18 @@ async def test_the_words_are_transcribed_before_the_model_is_asked_and_only_once
     await call.push(quiet(100))
     assert call.count(SpeechStopped) == 1 and model.asked == 1
     assert stt.model_asked == [0]  # one transcription, started before the model was asked
+    await call.close()
+
+
+async def test_while_whisper_is_busy_with_other_calls_the_words_wait_for_the_pause() -> None:
+    model = FakeTurnModel(0.95)
+    stt = WatchedStt("hours", model=model, busy=True)
+    call = Call(Brain({"hours": ["Nine."]}), stt, model, check_after_ms=160)
+    await call.start()
+    await call.push(speech(800) + quiet(100))
+    assert len(stt.heard_ms) == 0  # not at the quiet: it would only queue
+    await call.push(quiet(100))
+    assert len(stt.heard_ms) == 1 and call.count(SpeechStopped) == 1
     await call.close()
 
 

@@ -291,8 +291,11 @@ class LocalAgent:
                 self._said = ""  # (a carried utterance keeps its words: they go on)
         elif event.kind == "quiet" and event.audio:
             # Whisper is the slowest part of a decision: start it a little before the
-            # model is asked; a caller who goes on cancels it ("resume").
-            self._start_speculative(self._carry + event.audio)
+            # model is asked; a caller who goes on cancels it ("resume"). Not while other
+            # calls' transcriptions keep Whisper busy: one that turns out unneeded would
+            # delay theirs, and this one would queue anyway.
+            if not getattr(self._stt, "busy", False):
+                self._start_speculative(self._carry + event.audio)
         elif event.kind == "pause" and event.audio:
             audio = self._carry + event.audio
             if self._speculative is None:  # none started at a "quiet" since the last speech

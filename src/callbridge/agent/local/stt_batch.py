@@ -41,6 +41,11 @@ class SttBatcher:
 
     supports_prompts = True  # `transcribe_async(..., prompt=)` (stt.NUMBERS_PROMPT...)
 
+    @property
+    def busy(self) -> bool:
+        """A batch is running or waiting: a transcription asked for now would queue."""
+        return self._draining
+
     async def transcribe_async(self, pcm16k: bytes, executor: Executor, prompt: str = "") -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
