@@ -35,23 +35,31 @@ asyncio.run(main())
 """
 
 
-def _run(profile: Path) -> dict[str, object]:
-    env = {
-        **os.environ,
-        "CALLBRIDGE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9",
-        "CALLBRIDGE_VOICELIVE_API_KEY": "test-key",
-        "CALLBRIDGE_VOICELIVE_MODEL": "gpt-realtime",
-    }
+VOICELIVE = {
+    "CALLBRIDGE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9",
+    "CALLBRIDGE_VOICELIVE_API_KEY": "test-key",
+    "CALLBRIDGE_VOICELIVE_MODEL": "gpt-realtime",
+}
+
+
+def _last_json_line(script: str, args: list[str], env: dict[str, str]) -> object:
+    """`script` in a fresh interpreter (what this test process imported does not count):
+    the JSON it prints last."""
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(profile), json.dumps(HEAVY)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env=env,
+        env={**os.environ, **VOICELIVE, **env},
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _run(profile: Path) -> dict[str, object]:
+    result = _last_json_line(CHILD, [str(profile), json.dumps(HEAVY)], {})
+    assert isinstance(result, dict)
     return result
 
 
@@ -107,25 +115,12 @@ def test_a_started_realtime_service_holds_no_numpy_alembic_or_models(tmp_path: P
     # The whole app as `callbridge serve` starts it, on a new records database (so the
     # schema is upgraded), with the default 24 kHz media: the memory of every replica.
     env = {
-        **os.environ,
         "CALLBRIDGE_AGENT": "voicelive",
-        "CALLBRIDGE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9",
-        "CALLBRIDGE_VOICELIVE_API_KEY": "test-key",
-        "CALLBRIDGE_VOICELIVE_MODEL": "gpt-realtime",
         "CALLBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
         "CALLBRIDGE_RECORDINGS_DIR": str(tmp_path / "recordings"),
         "CALLBRIDGE_ACS_CONNECTION": "endpoint=http://127.0.0.1:9/;accesskey=dGVzdA==",
         "CALLBRIDGE_PUBLIC_URL": "http://127.0.0.1:9",
         "CALLBRIDGE_EVENTGRID_SECRET": "test-secret-0123456789",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", SERVICE, json.dumps(NOT_IN_SERVICE)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert _last_json_line(SERVICE, [json.dumps(NOT_IN_SERVICE)], env) == []
     assert (tmp_path / "calls.db").exists()  # the child did upgrade it
