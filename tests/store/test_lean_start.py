@@ -32,33 +32,25 @@ print("alembic" in sys.modules)
 """
 
 
-def test_the_head_revision_constant_is_the_newest_migration() -> None:
-    assert HEAD_REVISION == head_revision()
-
-
-async def test_a_migrated_database_opens_without_alembic(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
-
-    def start() -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, url], capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    assert start() == "True"  # a new database: migrated
-    assert start() == "False"  # at head: Alembic never loads
-    store = SqlCallStore(url)
-    await store.open()
-    await store.close()
-
-
 def _open_in_fresh_interpreter(url: str, *flags: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, url, *flags], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def test_the_head_revision_constant_is_the_newest_migration() -> None:
+    assert HEAD_REVISION == head_revision()
+
+
+async def test_a_migrated_database_opens_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    assert _open_in_fresh_interpreter(url) == "True"  # a new database: migrated
+    assert _open_in_fresh_interpreter(url) == "False"  # at head: Alembic never loads
+    store = SqlCallStore(url)
+    await store.open()
+    await store.close()
 
 
 async def test_a_new_database_is_upgraded_by_a_child_and_alembic_never_loads(
