@@ -99,3 +99,17 @@ async def test_an_upgrade_child_that_gives_no_answer_is_killed_and_the_upgrade_d
         assert await store.list_calls(CallQuery()) == ([], 0)  # upgraded here, and usable
     finally:
         await store.close()
+
+
+async def test_an_upgrade_child_that_cannot_start_leaves_the_upgrade_to_the_service(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql.sys, "executable", str(tmp_path / "no-python"))
+    store = SqlCallStore(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", upgrade_in_child=True)
+    with caplog.at_level(logging.WARNING):
+        await store.open()
+    try:
+        assert "cannot start the schema upgrade process" in caplog.text
+        assert await store.list_calls(CallQuery()) == ([], 0)
+    finally:
+        await store.close()

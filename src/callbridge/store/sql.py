@@ -577,15 +577,19 @@ async def _upgrade_in_child(url: str) -> bool:
     """`python -m callbridge.store.upgrade` on `url` (given in its environment, never on a
     command line others can read); True when it brought the schema to the newest revision."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callbridge.store.upgrade",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, UPGRADE_URL_ENV: url},
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "callbridge.store.upgrade",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, UPGRADE_URL_ENV: url},
+        )
+    except OSError as exc:  # no process to be had (out of memory, of pids): do it here
+        log.warning("cannot start the schema upgrade process: %s", exc)
+        return False
     # A stop during start (cancellation) leaves the child to finish: SQLite's DDL is not
     # transactional, so a migration cut half-way could leave half a schema. Only one that
     # gives no answer at all is killed.
