@@ -6,7 +6,7 @@ byte every few seconds, or complete headers and then a trickle of the body, hold
 connection (a socket, a parser and, for the body, an app task) for as long as it likes.
 
 `timed_http_protocol` makes uvicorn's httptools protocol (the one `http="auto"` picks
-with uvicorn[standard]) close such connections:
+when httptools is installed, a dependency) close such connections:
 
 - headers: from the connection's first moment (or, on a kept-alive connection, from the
   first byte of the next request) to the end of the headers, at most `header_timeout_s`;

@@ -33,14 +33,14 @@ def run_server(server: uvicorn.Server) -> None:
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed (it is, with uvicorn[standard]): the media path
+    """Run on uvloop when it is installed (a dependency on Linux): the media path
     is thousands of small WebSocket messages a second and uvloop halves their cost."""
     factory: Callable[[], asyncio.AbstractEventLoop]
     try:
         import uvloop
 
         factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         factory = asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
@@ -143,8 +143,8 @@ def uvicorn_server(app: FastAPI, settings: Settings, *, embedded: bool = False) 
         quiet_timeouts(app),
         host=settings.host,
         port=settings.port,
-        # httptools (what http="auto" picks with uvicorn[standard]) with deadlines for the
-        # request headers and body: uvicorn's own timeout covers idle keep-alive only.
+        # httptools (a dependency; what http="auto" picks) with deadlines for the request
+        # headers and body: uvicorn's own timeout covers idle keep-alive only.
         http=timed_http_protocol(settings.header_timeout_s, settings.body_timeout_s),
         limit_concurrency=connection_limit(settings),
         ws="websockets-sansio",

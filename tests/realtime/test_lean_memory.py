@@ -11,11 +11,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
+
+from callbridge.lines import voices
+from callbridge.lines.catalogue import default_catalogue
+from callbridge.lines.voices import LineVoice
+from callbridge.profile import load_profile
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["onnxruntime", "piper", "faster_whisper", "ctranslate2", "alembic", "openai", "httpx"]
 # What a started realtime service must not hold either: NumPy and soxr (no resampling
-# between 24 kHz media and a 24 kHz model), Alembic (the schema upgrade runs in a child).
-NOT_IN_SERVICE = [*HEAVY, "numpy", "soxr", "mako", "pygments"]
+# between 24 kHz media and a 24 kHz model), Alembic (the schema upgrade runs in a child),
+# PyJWT and cryptography (tokens are checked with the standard library: telephony/acs/jws.py),
+# Jinja (loaded with the console's first page).
+# And no process pool (the phrases are said by `python -m callbridge.lines.phrase_maker`).
+NOT_IN_SERVICE = [
+    *HEAVY,
+    *("numpy", "soxr", "mako", "pygments", "jwt", "cryptography", "jinja2"),
+    *("concurrent.futures.process", "multiprocessing.popen_spawn_posix"),
+]
 
 CHILD = """
 import asyncio, json, sys
@@ -121,6 +136,42 @@ def test_a_started_realtime_service_holds_no_numpy_alembic_or_models(tmp_path: P
         "CALLBRIDGE_ACS_CONNECTION": "endpoint=http://127.0.0.1:9/;accesskey=dGVzdA==",
         "CALLBRIDGE_PUBLIC_URL": "http://127.0.0.1:9",
         "CALLBRIDGE_EVENTGRID_SECRET": "test-secret-0123456789",
+        "CALLBRIDGE_ACS_JWKS_URL": "http://127.0.0.1:9/calling/keys",
+        "CALLBRIDGE_ACS_JWT_AUDIENCE": "resource-1234",
+        "CALLBRIDGE_ADMIN_TOKEN": "admin-token-0123456789",
     }
     assert _last_json_line(SERVICE, [json.dumps(NOT_IN_SERVICE)], env) == []
     assert (tmp_path / "calls.db").exists()  # the child did upgrade it
+
+
+def _line_voice(voice_path: str | None = None) -> LineVoice:
+    profile = load_profile(ROOT / "profiles" / "contoso.yaml", default_catalogue())
+    if voice_path is not None:
+        voice = profile.voice.model_copy(update={"voice_path": voice_path})
+        profile = profile.model_copy(update={"voice": voice})
+    return LineVoice(profile)
+
+
+async def test_a_phrase_maker_that_fails_says_why_and_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    voice = _line_voice(str(tmp_path / "no-such-voice.onnx"))
+    with pytest.raises(RuntimeError, match="cannot say the line's phrases"):
+        await voice.prepare(["Sorry."], 16000, in_child=True)
+    assert voice._said == {}  # nothing half-made is kept
+
+
+async def test_a_stuck_phrase_maker_is_killed_after_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A "python" that never answers: the service's start must not wait for it forever.
+    stuck = tmp_path / "python"
+    pid_file = tmp_path / "pid"
+    stuck.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
+    stuck.chmod(0o755)
+    monkeypatch.setattr(voices.sys, "executable", str(stuck))
+    monkeypatch.setattr(voices, "PHRASE_MAKER_TIMEOUT_S", 0.5)
+    with pytest.raises(RuntimeError, match="gave no answer in"):
+        await _line_voice().prepare(["Sorry."], 16000, in_child=True)
+    pid = int(pid_file.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

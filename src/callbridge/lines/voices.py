@@ -4,9 +4,12 @@ realtime replies and for the apology when a model is gone."""
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import json
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from callbridge.call.line import Speak
@@ -83,26 +86,53 @@ class LineVoice:
                 await self(text, rate)
             return
         voice = self._profile.voice
-        loop = asyncio.get_running_loop()
-        # A fresh interpreter (spawn): the models load there and go with it.
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            said = await loop.run_in_executor(
-                pool, _say_all, voice.voice_path, voice.length_scale, texts, rate
-            )
-        for text, pcm in zip(texts, said, strict=True):
-            self._keep(text, rate, pcm)
+        with tempfile.TemporaryDirectory(prefix="callbridge-phrases-") as folder:
+            request = {
+                "voice_path": voice.voice_path,
+                "length_scale": voice.length_scale,
+                "texts": texts,
+                "rate": rate,
+                "folder": folder,
+            }
+            await _run_phrase_maker(request)
+            # Read straight into the bytes kept: an answer through a pipe would be a
+            # second copy as large, freed but kept by malloc (~0.9 MB a replica).
+            for i, text in enumerate(texts):
+                self._keep(text, rate, (Path(folder) / f"{i}.pcm").read_bytes())
 
 
-def _say_all(
-    voice_path: str | None, length_scale: float, texts: list[str], rate: int
-) -> list[bytes]:
-    """In a child process: each text in the voice, as 16-bit mono PCM at `rate`."""
-    from callbridge.agent.local.models import get_tts
+# Loading the voice and saying a few phrases takes a second or two; a child that has not
+# finished in this long is stuck.
+PHRASE_MAKER_TIMEOUT_S = 120.0
 
-    tts = get_tts(voice_path)
-    if length_scale != 1.0:
-        tts = tts.with_options(length_scale=length_scale)
-    return [b"".join(tts.sentences(text, rate)) for text in texts]
+
+async def _run_phrase_maker(request: dict[str, Any]) -> None:
+    """`python -m callbridge.lines.phrase_maker` (a fresh interpreter: the models load there
+    and go with it); raises with its reason if it fails or gives no answer in time."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callbridge.lines.phrase_maker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(
+            proc.communicate(json.dumps(request).encode()), PHRASE_MAKER_TIMEOUT_S
+        )
+    except BaseException as exc:  # stuck, or the service is stopping: the child goes too
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        if isinstance(exc, TimeoutError):
+            raise RuntimeError(
+                f"the phrase maker gave no answer in {PHRASE_MAKER_TIMEOUT_S:.0f} s"
+            ) from None
+        raise
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"the phrase maker exited {proc.returncode}")
 
 
 class _SpeechPool(Executor):

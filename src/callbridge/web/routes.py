@@ -9,16 +9,21 @@ of this site (`safe_next`).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from callbridge import __version__
 from callbridge.web.assets import Asset, bundle_version, load_assets
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -61,13 +66,23 @@ def safe_next(next_url: str | None) -> str:
     return next_url if _plain_path(next_url) and _plain_path(decoded) else HOME
 
 
+@functools.cache
+def _templates() -> Jinja2Templates:
+    # Jinja loads with the first page, not with the service: a replica that only takes
+    # calls never holds it (~1.7 MB; docs/architecture.md, "Memory").
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=TEMPLATES_DIR)
+
+
 def console_router() -> APIRouter:
     router = APIRouter(tags=["console"], include_in_schema=False)
     assets = load_assets()
     version = bundle_version(assets)
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
-    def page(request: Request, template: str, **context: object) -> HTMLResponse:
+    async def page(request: Request, template: str, **context: object) -> HTMLResponse:
+        # The first load imports Jinja (~35 ms) in a thread: the calls' media goes on.
+        templates = await asyncio.to_thread(_templates)
         return templates.TemplateResponse(
             request,
             template,
@@ -77,24 +92,25 @@ def console_router() -> APIRouter:
 
     @router.get("/console", response_class=HTMLResponse)
     async def live_page(request: Request) -> HTMLResponse:
-        return page(request, "live.html", page="live", title="Live calls")
+        return await page(request, "live.html", page="live", title="Live calls")
 
     @router.get("/console/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
         # The page's script goes to `data-next` after signing in: only a path of this site.
-        return page(request, "login.html", page="login", title="Sign in", next=safe_next(next))
+        next_path = safe_next(next)
+        return await page(request, "login.html", page="login", title="Sign in", next=next_path)
 
     @router.get("/console/calls", response_class=HTMLResponse)
     async def calls_page(request: Request) -> HTMLResponse:
-        return page(request, "calls.html", page="calls", title="Call history")
+        return await page(request, "calls.html", page="calls", title="Call history")
 
     @router.get("/console/calls/{call_id}", response_class=HTMLResponse)
     async def call_page(request: Request, call_id: str) -> HTMLResponse:
-        return page(request, "call.html", page="call", title="Call", call_id=call_id)
+        return await page(request, "call.html", page="call", title="Call", call_id=call_id)
 
     @router.get("/phone", response_class=HTMLResponse)
     async def phone_page(request: Request) -> HTMLResponse:
-        return page(request, "phone.html", page="phone", title="Browser phone")
+        return await page(request, "phone.html", page="phone", title="Browser phone")
 
     @router.get("/console/", include_in_schema=False)
     async def console_slash() -> RedirectResponse:

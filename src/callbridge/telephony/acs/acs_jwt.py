@@ -4,7 +4,8 @@ See https://learn.microsoft.com/azure/communication-services/how-tos/call-automa
 
 Keys come from a configurable JWKS URL (the real one, or the emulator's), fetched without
 blocking the event loop, cached, and re-fetched when a token names an unknown key id. The
-fetch uses aiohttp, which the Azure SDKs load anyway (docs/architecture.md, "Memory").
+fetch uses aiohttp, which the Azure SDKs load anyway; the tokens are checked by `jws`, with
+the standard library (docs/architecture.md, "Memory").
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import time
 from typing import Any
 
 import aiohttp
-import jwt
-from jwt.algorithms import RSAAlgorithm
+
+from callbridge.telephony.acs.jws import RsaPublicKey, TokenError, UnverifiedToken
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ MAX_DOCUMENT_BYTES = 1_000_000  # a key set or OpenID configuration is a few kB
 _FETCH_ERRORS = (
     aiohttp.ClientError,
     TimeoutError,
-    jwt.PyJWTError,
     ValueError,
     LookupError,
     TypeError,
@@ -79,11 +79,11 @@ class JwksCache:
         self._discovery = discovery
         self._ttl = cache_ttl_s
         self._refetch_gap = refetch_min_interval_s
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str, RsaPublicKey] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def key(self, kid: str) -> Any | None:
+    async def key(self, kid: str) -> RsaPublicKey | None:
         """The public key for `kid`, or None when the published keys have no such key."""
         await self._refresh(force=False)
         if kid not in self._keys:
@@ -100,10 +100,14 @@ class JwksCache:
                 if self._discovery:
                     url = str((await get_json(url))["jwks_uri"])
                 doc = await get_json(url)
-                keys: dict[str, Any] = {}
+                keys: dict[str, RsaPublicKey] = {}
                 for jwk in doc.get("keys", []):
-                    if jwk.get("kty") == "RSA" and "kid" in jwk:
-                        keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+                    if jwk.get("kty") != "RSA" or "kid" not in jwk:
+                        continue
+                    try:
+                        keys[jwk["kid"]] = RsaPublicKey.from_jwk(jwk)
+                    except TokenError as exc:  # one unusable key: the others still count
+                        log.warning("signing key %r from %s skipped: %s", jwk["kid"], url, exc)
             except _FETCH_ERRORS as exc:
                 log.warning("cannot fetch signing keys from %s: %s", self._url, exc)
                 self._fetched_at = time.monotonic()
@@ -112,22 +116,19 @@ class JwksCache:
             self._fetched_at = time.monotonic()
 
 
-def bearer_token(authorization: str | None) -> tuple[str, str]:
+def bearer_token(authorization: str | None) -> tuple[UnverifiedToken, str]:
     """The token of an `Authorization: Bearer <jwt>` header value, RS256 only, and its key
     id."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise JwtError("no bearer token")
-    token = authorization[7:].strip()
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError as exc:
+        token = UnverifiedToken.parse(authorization[7:].strip())
+        kid = token.key_id
+    except TokenError as exc:
         raise JwtError(f"malformed token: {exc}") from None
     # Only RS256: "none" and HMAC algorithms (HS256 keyed with the public key) never verify.
-    if header.get("alg") != "RS256":
-        raise JwtError(f"algorithm {header.get('alg')!r} is not RS256")
-    kid = header.get("kid", "")
-    if not isinstance(kid, str):
-        raise JwtError("malformed token: the key id is not a string")
+    if token.algorithm != "RS256":
+        raise JwtError(f"algorithm {token.algorithm!r} is not RS256")
     return token, kid
 
 
@@ -158,15 +159,8 @@ class AcsJwtVerifier:
         if key is None:
             raise JwtError(f"unknown signing key {kid!r}")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key=key,
-                algorithms=["RS256"],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "iss", "aud"]},
+            return token.verify(
+                key, issuers=(self._issuer,), audiences=(self._audience,), leeway_s=self._leeway
             )
-        except jwt.InvalidTokenError as exc:
+        except TokenError as exc:
             raise JwtError(str(exc)) from None
-        return claims
