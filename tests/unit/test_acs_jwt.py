@@ -135,3 +135,18 @@ async def test_hs256_token_signed_with_public_key_is_refused(keys: KeyServer) ->
     forged = jwt.encode({"iss": ISS, "aud": AUD, "exp": time.time() + 60}, "s" * 32, "HS256")
     with pytest.raises(JwtError, match="not RS256"):
         await v.verify("Bearer " + forged)
+
+
+@pytest.mark.filterwarnings("ignore:The RSA key is 1024 bits")  # PyJWT, signing the weak one
+async def test_an_unusable_key_in_the_set_is_skipped_and_the_others_still_verify(
+    keys: KeyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    keys.answer = web.json_response(
+        {"keys": [*_jwks(weak, "weak")["keys"], *_jwks(KEY, "k1")["keys"]]}
+    )
+    v = keys.verifier()
+    assert (await v.verify(_token()))["aud"] == AUD
+    assert "signing key 'weak'" in caplog.text and "1024-bit" in caplog.text
+    with pytest.raises(JwtError, match="unknown signing key"):
+        await v.verify(_token(key=weak, kid="weak"))
