@@ -98,6 +98,10 @@ def _same_verdict(token: str, key: rsa.RSAPrivateKey = KEY) -> dict[str, Any] | 
         ({"iat": 35}, False),
         ({"iat": "yesterday"}, False),
         ({"exp": "soon"}, False),
+        ({"exp": float("nan")}, False),  # JSON parsing lets NaN through: never expires
+        ({"exp": float("inf")}, False),
+        ({"exp": 10**400}, True),  # an integer float() would overflow on; far off
+        ({"nbf": float("-inf")}, False),
         ({"exp": None}, False),
         ({"aud": None}, False),
         ({"iss": None}, False),

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Collection, Mapping
@@ -160,13 +161,18 @@ class UnverifiedToken:
         return self.claims
 
 
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None and name not in claims:
+def _number(claims: Mapping[str, Any], name: str) -> int | float | None:
+    """A time claim (seconds since the epoch), None when absent. Not `float()`: an integer
+    of 400 digits would overflow it; NaN and infinity (which JSON parsing lets through)
+    would make every comparison false, a token that never expires."""
+    if name not in claims:
         return None
+    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenError(f"the {name!r} claim is not a number")
-    return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenError(f"the {name!r} claim is not a finite number")
+    return value
 
 
 def _check_claims(
