@@ -72,3 +72,45 @@ async def test_calls_that_stop_together_share_a_batch() -> None:
     assert await asyncio.gather(first, *rest) == ["2", "4", "6"]
     assert stt.batches == [1, 2]
     assert batched(stt) is batched(stt) and batched(object()) is not None
+
+
+class TwoReplicas(Recording):
+    """`Recording` with two replicas: counts the transcriptions running at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self._count = threading.Lock()
+
+    def transcribe_many(self, utterances: Sequence[bytes]) -> list[str]:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().transcribe_many(utterances)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+async def test_a_second_caller_goes_on_the_other_replica_and_the_rest_are_shared() -> None:
+    stt = TwoReplicas()
+    batcher = SttBatcher(stt, lanes=2)
+    pool = ThreadPoolExecutor(2)
+    first = asyncio.ensure_future(batcher.transcribe_async(bytes(2), pool))
+    await asyncio.to_thread(stt.busy.wait, 5)
+    assert not batcher.busy  # one replica is still free: an early transcription may go
+    second = asyncio.ensure_future(batcher.transcribe_async(bytes(4), pool))
+    for _ in range(500):  # the second starts without waiting for the first
+        if stt.running == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert stt.running == 2 and batcher.busy
+    rest = [asyncio.ensure_future(batcher.transcribe_async(bytes(n), pool)) for n in (6, 8, 10)]
+    await asyncio.sleep(0)
+    stt.go.set()
+    assert await asyncio.gather(first, second, *rest) == ["2", "4", "6", "8", "10"]
+    # The three that waited are split between the replicas as they free: 2 + 1.
+    assert sorted(stt.batches) == [1, 1, 1, 2] and stt.most == 2
+    assert not batcher.busy

@@ -14,8 +14,10 @@ CPU budget (the target machine has 2 cores; ``make bench`` runs 50 calls on it):
   threads means 4 busy threads on 2 cores, more context switches and cache thrash, and no
   more throughput; set ``configure(threads=2)`` for a single-call desktop demo.
 * onnxruntime pools never spin (``session.intra_op.allow_spinning=0``).
-* Whisper's CTranslate2 model has ``stt_workers`` replicas (1 by default): transcriptions
-  beyond that queue inside CTranslate2, so TTS still gets the other executor slot.
+* Whisper's CTranslate2 model has ``stt_workers`` replicas (one per core, at most
+  ``max_workers``; +14 MB each): two callers who stop together are transcribed at the
+  same time, one per core, and more are batched between the replicas (`stt_batch`). The
+  agent's own voice has a pool of its own (`voice_executor`), so it never waits for them.
 * Smart Turn (end of turn) has a one-thread executor of its own (`turn_executor`): a
   decision is ~40 ms and is on the critical path of every reply, so it never queues behind
   a transcription (speech pool) or a sentence of synthesis (voice pool).
@@ -31,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callbridge.agent.local.stt import SttOptions, WhisperStt, resolve_model_path
@@ -57,7 +59,7 @@ class SpeechRuntime:
     """Speech jobs (STT/TTS) that may run at once."""
     threads: int | None = None
     """Intra-op threads per job; None = ``max(1, cores // max_workers)``."""
-    stt_workers: int = 1
+    stt_workers: int = field(default_factory=lambda: min(DEFAULT_MAX_WORKERS, _cores()))
     """CTranslate2 Whisper replicas (parallel transcriptions)."""
 
     @property

@@ -1,11 +1,14 @@
-"""Transcriptions of several calls in one batch (more calls per core).
+"""Transcriptions of several calls in batches, on every Whisper replica (more calls per core).
 
-Calls that stop talking at the same moment all need Whisper at once, and Whisper runs one
-transcription at a time (one CTranslate2 replica: two on two cores are no faster). Rather
-than queue them, `SttBatcher` hands whatever is waiting to `WhisperStt.transcribe_many` as
-one batch: one thread drains the queue, so a lone call is transcribed at once as before,
-and the calls that arrive while it runs go together in the next batch (~25 % less CPU than
-one by one on this machine). A transcription cancelled before its batch starts is dropped.
+Calls that stop talking at the same moment all need Whisper at once. Rather than queue
+them one by one, `SttBatcher` runs one drainer per CTranslate2 replica (`lanes`, the
+model's ``num_workers``): a lone call is transcribed at once; a second one that stops while
+the first is being transcribed goes at once on the other replica; the calls that arrive
+while every replica is busy go together, split between the replicas as they free
+(`WhisperStt.transcribe_many`). On this 2-core machine a batch costs about what its
+transcriptions cost one by one (~120 ms each for tiny.en), so the replicas are what cut the
+wait: six callers who stop together wait ~460 ms for the last words instead of ~880
+(docs/turn-taking.md). A transcription cancelled before its batch starts is dropped.
 """
 
 from __future__ import annotations
@@ -31,27 +34,31 @@ _Item = tuple[bytes, "asyncio.Future[Any]", asyncio.AbstractEventLoop, str]
 
 
 class SttBatcher:
-    def __init__(self, stt: ManyStt, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, stt: ManyStt, max_batch: int = MAX_BATCH, lanes: int | None = None) -> None:
         self.stt = stt
         self._max = max_batch
+        # Replicas that can transcribe at the same time; more drainers would only queue.
+        options = getattr(stt, "options", None)
+        self._lanes = max(1, lanes or getattr(options, "num_workers", 1))
         self._queue: list[_Item] = []
         self._lock = threading.Lock()
-        self._draining = False
+        self._active = 0  # drainers running
         self.batches: list[int] = []  # sizes of the last batches (for the benchmark)
 
     supports_prompts = True  # `transcribe_async(..., prompt=)` (stt.NUMBERS_PROMPT...)
 
     @property
     def busy(self) -> bool:
-        """A batch is running or waiting: a transcription asked for now would queue."""
-        return self._draining
+        """Every replica is transcribing: a transcription asked for now would queue."""
+        return self._active >= self._lanes
 
     async def transcribe_async(self, pcm16k: bytes, executor: Executor, prompt: str = "") -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
             self._queue.append((pcm16k, future, loop, prompt))
-            start, self._draining = not self._draining, True
+            start = self._active < self._lanes
+            self._active += start
         if start:
             loop.run_in_executor(executor, self._drain)
         return await future
@@ -59,9 +66,11 @@ class SttBatcher:
     def _drain(self) -> None:
         while True:
             with self._lock:
-                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+                # A fair share of what waits, so the other replica takes the rest.
+                share = min(self._max, -(-len(self._queue) // self._lanes))
+                batch, self._queue = self._queue[:share], self._queue[share:]
                 if not batch:
-                    self._draining = False
+                    self._active -= 1
                     return
             live = [item for item in batch if not item[1].cancelled()]
             if not live:
