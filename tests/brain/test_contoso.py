@@ -3,9 +3,14 @@ and the real demo tools."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
+import pytest
+
 from callbridge.agent.local.brain.flow import FlowBrain
+from callbridge.core.tools import ToolRegistry, builtin_tools
+from callbridge.demo.tools import demo_tools
 from callbridge.profile import Profile, call_variables
 
 from .conftest import TODAY, Call, contoso_registry
@@ -59,7 +64,11 @@ async def test_opening_hours_and_a_follow_up_day(call: Call) -> None:
     assert "closed on Sunday" in reply
     reply = await call.say("Are you open tomorrow?")
     assert call.last_run().arguments == {"day": "2025-06-05"}
-    assert "Tomorrow we're open from 8 AM to 8 PM" in reply
+    assert "Tomorrow, Thursday, we're open from 8 AM to 8 PM" in reply
+    # A weekday that happens to be tomorrow is confirmed by name (scenarios run on any day).
+    reply = await call.say("Are you open on Thursday?")
+    assert call.last_run().arguments == {"day": "2025-06-05"}
+    assert "Thursday" in reply and "8 AM to 8 PM" in reply
 
 
 async def test_recommendation_details_and_a_booking_in_one_breath(call: Call) -> None:
@@ -211,3 +220,20 @@ async def test_thank_you_is_not_goodbye(call: Call) -> None:
     assert call.actions.hang_ups == 0
     await call.say("Bye.")
     assert call.actions.hang_ups == 1
+
+
+@pytest.mark.parametrize("days_on", range(7))
+async def test_the_scenarios_dated_questions_work_on_any_day(
+    contoso: Profile, days_on: int
+) -> None:
+    """The shipped scenarios run against today's date: what they ask (Saturday's hours, a
+    Saturday booking at Luigi's) must be answered the same way whatever day CI runs on."""
+    today = TODAY + dt.timedelta(days=days_on)
+    registry = ToolRegistry(builtin_tools(contoso.transfer.target) + demo_tools(lambda: today))
+    call = Call(FlowBrain(contoso, today=lambda: today), registry)
+    assert "Saturday" in await call.say("Are you open on Saturday?")
+    await call.say("Book a table at Luigi's for four people on Saturday at seven pm.")
+    await call.say("The name is Alex Smith.")
+    reply = await call.say("Yes, please.")
+    assert call.last_run().name == "make_reservation" and call.last_run().ok, reply
+    assert "booked" in reply.lower() or "confirmation" in reply.lower()

@@ -188,15 +188,18 @@ def demo_tools(today: Today = dt.date.today) -> list[ToolSpec]:
         if day is None:
             return _error(f"I'm not sure which day {args['day']} is.", "bad_day")
         said = say_date(day, now)
-        said = said if said in ("today", "tomorrow") else f"on {said}"
+        # "today"/"tomorrow" alone would not confirm the day a caller named ("Are you
+        # open on Saturday?" asked on a Friday): the weekday goes with it.
+        said = f"{said}, {day.strftime('%A')}," if said in ("today", "tomorrow") else f"on {said}"
         holiday = data["holidays"].get(day.strftime("%m-%d"))
         hours = None if holiday else weekly.get(WEEKDAYS[day.weekday()])
         if not hours:
             why = f" for {holiday}" if holiday else ""
-            return {"day": said, "open": False, "summary": f"We're closed {said}{why}."}
+            closed = f"We're closed {said.rstrip(',')}{why}."
+            return {"day": said.rstrip(","), "open": False, "summary": closed}
         opens, closes = say_time(_clock(hours[0])), say_time(_clock(hours[1]))
         return {
-            "day": said,
+            "day": said.rstrip(","),
             "open": True,
             "opens": opens,
             "closes": closes,
