@@ -113,4 +113,38 @@ async def test_a_second_caller_goes_on_the_other_replica_and_the_rest_are_shared
     assert await asyncio.gather(first, second, *rest) == ["2", "4", "6", "8", "10"]
     # The three that waited are split between the replicas as they free: 2 + 1.
     assert sorted(stt.batches) == [1, 1, 1, 2] and stt.most == 2
-    assert not batcher.busy
+    await _freed(batcher)
+
+
+async def test_a_waiter_whose_event_loop_closed_does_not_stop_the_batcher() -> None:
+    """A transcription left waiting by an event loop that has since closed (a test's loop,
+    a worker stopping) is dropped: the replica is not left counted busy, and later calls
+    are still transcribed. Before, the drainer died settling it and every later
+    transcription waited forever (the caller heard no reply at all)."""
+    stt = Recording()
+    batcher = SttBatcher(stt)
+    pool = ThreadPoolExecutor(1)
+    first = asyncio.ensure_future(batcher.transcribe_async(bytes(2), pool))
+    await asyncio.to_thread(stt.busy.wait, 5)
+
+    def leave_one_waiting() -> None:
+        other = asyncio.new_event_loop()
+        waiter = other.create_task(batcher.transcribe_async(bytes(4), pool))
+        other.run_until_complete(asyncio.sleep(0.01))  # queued behind the first
+        assert not waiter.done()
+        other.close()
+
+    await asyncio.to_thread(leave_one_waiting)
+    stt.go.set()
+    assert await first == "2"
+    assert await asyncio.wait_for(batcher.transcribe_async(bytes(6), pool), 5) == "6"
+    await _freed(batcher)
+
+
+async def _freed(batcher: SttBatcher) -> None:
+    """Every replica is free again (a drainer frees its own just after its last result)."""
+    for _ in range(100):
+        if not batcher.busy:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("a replica is still counted busy with nothing to transcribe")

@@ -14,10 +14,13 @@ wait: six callers who stop together wait ~460 ms for the last words instead of ~
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any, Final, Protocol
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH: Final = 6
 
@@ -60,7 +63,13 @@ class SttBatcher:
             start = self._active < self._lanes
             self._active += start
         if start:
-            loop.run_in_executor(executor, self._drain)
+            try:
+                loop.run_in_executor(executor, self._drain)
+            except RuntimeError:  # the executor is shut down: no drainer, no lane taken
+                with self._lock:
+                    self._active -= 1
+                    self._queue = [item for item in self._queue if item[1] is not future]
+                raise
         return await future
 
     def _drain(self) -> None:
@@ -72,23 +81,46 @@ class SttBatcher:
                 if not batch:
                     self._active -= 1
                     return
-            live = [item for item in batch if not item[1].cancelled()]
-            if not live:
-                continue
-            self.batches = [*self.batches[-99:], len(live)]
-            pcms, prompts = [item[0] for item in live], [item[3] for item in live]
+            # Nothing may end this loop but an empty queue: a drainer that died would
+            # leave its replica counted busy and the calls behind it waiting for ever.
             try:
-                # (Without prompts the plain call: stand-ins in tests take no prompts.)
-                if any(prompts):
-                    results = list(self.stt.transcribe_many(pcms, prompts))
-                else:
-                    results = list(self.stt.transcribe_many(pcms))
-            except Exception as exc:  # every caller of this batch gets the error
-                for _, future, loop, _ in live:
-                    loop.call_soon_threadsafe(_settle, future, None, exc)
-                continue
-            for (_, future, loop, _), result in zip(live, results, strict=True):
-                loop.call_soon_threadsafe(_settle, future, result, None)
+                self._run(batch)
+            except BaseException:
+                log.exception("a transcription batch failed")
+
+    def _run(self, batch: list[_Item]) -> None:
+        live = [item for item in batch if not item[1].cancelled()]
+        if not live:
+            return
+        self.batches = [*self.batches[-99:], len(live)]
+        pcms, prompts = [item[0] for item in live], [item[3] for item in live]
+        try:
+            # (Without prompts the plain call: stand-ins in tests take no prompts.)
+            if any(prompts):
+                results = list(self.stt.transcribe_many(pcms, prompts))
+            else:
+                results = list(self.stt.transcribe_many(pcms))
+            if len(results) != len(live):
+                raise RuntimeError(f"{len(results)} transcriptions for {len(live)} utterances")
+        except Exception as exc:  # every caller of this batch gets the error
+            for _, future, loop, _ in live:
+                _post(loop, future, None, exc)
+            return
+        for (_, future, loop, _), result in zip(live, results, strict=True):
+            _post(loop, future, result, None)
+
+
+def _post(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any,
+    error: BaseException | None,
+) -> None:
+    """Hand a result to its caller's event loop; one that has closed has no caller left."""
+    try:
+        loop.call_soon_threadsafe(_settle, future, result, error)
+    except RuntimeError:  # "Event loop is closed"
+        pass
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
