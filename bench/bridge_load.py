@@ -81,6 +81,22 @@ def fake_voicelive() -> Iterator[dict[str, str]]:
         proc.wait(10)
 
 
+async def _loop_lag(into: list[float], every_s: float = 0.02) -> None:
+    """How late this process's event loop (the emulator's) wakes, every 20 ms tick."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        into.append(max(0.0, loop.time() - due) * 1000.0)
+
+
+def _p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
 async def run(
     calls: int,
     seconds: float,
@@ -129,11 +145,14 @@ async def run(
         # Measure the steady state: from 3 s in (all calls up) to 2 s before the end.
         await asyncio.sleep(3.0)
         cpu0, t0 = service.cpu_times(), time.monotonic()
+        lag_ms: list[float] = []
+        lag = asyncio.create_task(_loop_lag(lag_ms))
         rss_samples = []
         while time.monotonic() - t0 < seconds - 4.0:
             await asyncio.sleep(0.5)
             rss_samples.append(service.memory_info().rss)
         cpu1, t1 = service.cpu_times(), time.monotonic()
+        lag.cancel()
         reports: list[CallReport] = await asyncio.gather(*placing)
         await asyncio.sleep(1.0)
         async with httpx.AsyncClient() as client:
@@ -171,6 +190,11 @@ async def run(
         "pacing_lateness_p50_ms": round(lateness["p50"], 2),
         "pacing_lateness_p99_ms": round(lateness["p99"], 2),
         "pacing_lateness_max_ms": round(lateness["max"], 2),
+        # Whether the emulator (ACS's side) kept time: a late emulator loop catches its
+        # playout up on audio still unread in its socket, and would count underruns the
+        # service did not cause.
+        "emulator_loop_lag_p99_ms": round(_p99(lag_ms), 1),
+        "emulator_loop_lag_max_ms": round(max(lag_ms, default=0.0), 1),
         "caller_frames_sent": frames_sent,
         "caller_frames_bridged": stats["frames_in"],
         "caller_frames_lost": frames_sent - stats["frames_in"],
