@@ -169,7 +169,7 @@ async def test_a_stuck_phrase_maker_is_killed_after_the_bound(
     pid_file = tmp_path / "pid"
     stuck.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
     stuck.chmod(0o755)
-    monkeypatch.setattr(voices.sys, "executable", str(stuck))
+    monkeypatch.setattr(sys, "executable", str(stuck))
     monkeypatch.setattr(voices, "PHRASE_MAKER_TIMEOUT_S", 0.5)
     with pytest.raises(RuntimeError, match="gave no answer in"):
         await _line_voice().prepare(["Sorry."], 16000, in_child=True)

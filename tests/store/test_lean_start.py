@@ -104,7 +104,7 @@ async def test_an_upgrade_child_that_gives_no_answer_is_killed_and_the_upgrade_d
 async def test_an_upgrade_child_that_cannot_start_leaves_the_upgrade_to_the_service(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql.sys, "executable", str(tmp_path / "no-python"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
     store = SqlCallStore(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}", upgrade_in_child=True)
     with caplog.at_level(logging.WARNING):
         await store.open()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, Future
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from callbridge.call.line import Speak
+from callbridge.core.child import failure, start_module
 from callbridge.profile import Profile
 
 if TYPE_CHECKING:
@@ -109,14 +109,7 @@ PHRASE_MAKER_TIMEOUT_S = 120.0
 async def _run_phrase_maker(request: dict[str, Any]) -> None:
     """`python -m callbridge.lines.phrase_maker` (a fresh interpreter: the models load there
     and go with it); raises with its reason if it fails or gives no answer in time."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callbridge.lines.phrase_maker",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_module("callbridge.lines.phrase_maker", stdin=True)
     try:
         _, err = await asyncio.wait_for(
             proc.communicate(json.dumps(request).encode()), PHRASE_MAKER_TIMEOUT_S
@@ -131,8 +124,7 @@ async def _run_phrase_maker(request: dict[str, Any]) -> None:
             ) from None
         raise
     if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(lines[-1] if lines else f"the phrase maker exited {proc.returncode}")
+        raise RuntimeError(f"the phrase maker failed: {failure(err, proc.returncode)}")
 
 
 class _SpeechPool(Executor):

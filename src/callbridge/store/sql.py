@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from callbridge.core.child import failure, start_module
 from callbridge.store import schema as t
 from callbridge.store.base import HeldElsewhere
 from callbridge.store.records import (
@@ -578,14 +578,8 @@ async def _upgrade_in_child(url: str) -> bool:
     command line others can read); True when it brought the schema to the newest revision."""
     started = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "callbridge.store.upgrade",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, UPGRADE_URL_ENV: url},
+        proc = await start_module(
+            "callbridge.store.upgrade", env={**os.environ, UPGRADE_URL_ENV: url}
         )
     except OSError as exc:  # no process to be had (out of memory, of pids): do it here
         log.warning("cannot start the schema upgrade process: %s", exc)
@@ -601,8 +595,7 @@ async def _upgrade_in_child(url: str) -> bool:
         log.warning("the schema upgrade process gave no answer in %.0f s", UPGRADE_TIMEOUT_S)
         return False
     if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        log.warning("the schema upgrade process failed: %s", lines[-1] if lines else "no output")
+        log.warning("the schema upgrade process failed: %s", failure(err, proc.returncode))
         return False
     log.info(
         "records schema upgraded to %s in a child process (%.1f s)",
