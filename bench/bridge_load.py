@@ -90,13 +90,6 @@ async def _loop_lag(into: list[float], every_s: float = 0.02) -> None:
         into.append(max(0.0, loop.time() - due) * 1000.0)
 
 
-def _p99(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
 async def run(
     calls: int,
     seconds: float,
@@ -193,7 +186,7 @@ async def run(
         # Whether the emulator (ACS's side) kept time: a late emulator loop catches its
         # playout up on audio still unread in its socket, and would count underruns the
         # service did not cause.
-        "emulator_loop_lag_p99_ms": round(_p99(lag_ms), 1),
+        "emulator_loop_lag_p99_ms": round(pct(lag_ms, 99), 1),
         "emulator_loop_lag_max_ms": round(max(lag_ms, default=0.0), 1),
         "caller_frames_sent": frames_sent,
         "caller_frames_bridged": stats["frames_in"],
