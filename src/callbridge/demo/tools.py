@@ -187,23 +187,25 @@ def demo_tools(today: Today = dt.date.today) -> list[ToolSpec]:
         day = parse_date(str(args["day"]), now)
         if day is None:
             return _error(f"I'm not sure which day {args['day']} is.", "bad_day")
-        said = say_date(day, now)
-        # "today"/"tomorrow" alone would not confirm the day a caller named ("Are you
-        # open on Saturday?" asked on a Friday): the weekday goes with it.
-        said = f"{said}, {day.strftime('%A')}," if said in ("today", "tomorrow") else f"on {said}"
+        said, comma = say_date(day, now), ""
+        if said in ("today", "tomorrow"):
+            # Alone it would not confirm the day a caller named ("Are you open on
+            # Saturday?" asked on a Friday): the weekday goes with it.
+            said, comma = f"{said}, {day.strftime('%A')}", ","
+        else:
+            said = f"on {said}"
         holiday = data["holidays"].get(day.strftime("%m-%d"))
         hours = None if holiday else weekly.get(WEEKDAYS[day.weekday()])
         if not hours:
             why = f" for {holiday}" if holiday else ""
-            closed = f"We're closed {said.rstrip(',')}{why}."
-            return {"day": said.rstrip(","), "open": False, "summary": closed}
+            return {"day": said, "open": False, "summary": f"We're closed {said}{why}."}
         opens, closes = say_time(_clock(hours[0])), say_time(_clock(hours[1]))
         return {
-            "day": said.rstrip(","),
+            "day": said,
             "open": True,
             "opens": opens,
             "closes": closes,
-            "summary": f"{said[0].upper()}{said[1:]} we're open from {opens} to {closes}.",
+            "summary": f"{said[0].upper()}{said[1:]}{comma} we're open from {opens} to {closes}.",
         }
 
     def find_restaurants(args: dict[str, Any], ctx: ToolContext) -> Result:
