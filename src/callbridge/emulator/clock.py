@@ -138,6 +138,7 @@ async def run_clock(call: EmulatedCall) -> None:
         r.heard_segments = heard.segments()
         r.heard_pcm = bytes(timeline.agent)
         r.underruns = call.playout.underruns
+        r.underrun_times = [round(t * FRAME_S, 2) for t in call.playout.underrun_ticks]
         if s.record_path is not None and call.media is not None:
             await timeline.write_wav(s.record_path, rate)
 

@@ -69,6 +69,7 @@ class LiveCaller:
             r.heard_segments = call.heard.segments()
             r.heard_pcm = bytes(call.timeline.agent)
             r.underruns = call.playout.underruns
+            r.underrun_times = [round(t * FRAME_S, 2) for t in call.playout.underrun_ticks]
         return r
 
     @property

@@ -27,6 +27,7 @@ class PlayoutBuffer:
         self._playing = False
         self._dry_tick: int | None = None
         self.underruns = 0
+        self.underrun_ticks: list[int] = []  # when each gap ended (the audio resumed)
 
     def __len__(self) -> int:
         return len(self._buf)
@@ -36,6 +37,7 @@ class PlayoutBuffer:
             return
         if self._dry_tick is not None and tick - self._dry_tick <= UNDERRUN_WINDOW_TICKS:
             self.underruns += 1
+            self.underrun_ticks.append(tick)
         self._dry_tick = None
         self._buf += pcm
 

@@ -110,6 +110,7 @@ class CallReport:
     frames_received: int = 0
     outbound_bytes: int = 0
     underruns: int = 0
+    underrun_times: list[float] = field(default_factory=list)  # seconds since media start
     invalid_outbound_frames: int = 0
     invalid_outbound_samples: list[str] = field(default_factory=list)
     dtmf_sent: list[tuple[float, str]] = field(default_factory=list)
