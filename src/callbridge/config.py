@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     )
     audio_format: AudioFormatName = "pcm24KMono"
     max_calls: int = Field(default=100, ge=1)
+    # Calls arriving together are answered this far apart (core/spacing.py): a burst's
+    # set-ups spread instead of stalling the audio of the calls already talking.
+    answer_spacing_ms: float = Field(default=20.0, ge=0, le=200)
     # Several replicas (docs/scale-out.md): the shared state on Redis, this replica's name in
     # it, and an optional cap on the calls of the whole service.
     redis_url: str | None = None

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 
 from callbridge.app import create_app
 from callbridge.config import load_settings
+from callbridge.core.spacing import Spacing
+from callbridge.testing.fake_clock import FakeClock
 from tests.fakes import FakeControl
 
 SECRET = "eventgrid-secret-123456"
@@ -138,9 +140,32 @@ async def test_calls_over_the_cap_are_rejected_as_busy(
     async with client(app) as c:
         for _ in range(3):
             assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
-    await asyncio.sleep(0.05)
+    for _ in range(100):  # the second answer comes one answer spacing after the first
+        if len(control.answers) == 2:
+            break
+        await asyncio.sleep(0.01)
     assert len(control.answers) == 2
     assert [r[1] for r in control.rejects] == ["busy"]
+
+
+async def test_a_burst_of_calls_is_answered_spaced_out() -> None:
+    """Event Grid delivers four IncomingCalls together: the first is answered at once, the
+    others one answer spacing apart, so their set-ups do not stall the calls in progress."""
+    control = FakeControl()
+    app = create_app(settings(max_calls=10, answer_spacing_ms=50), control=control)
+    clock = FakeClock()
+    app.state.edge.answers = Spacing(app.state.edge.answers.interval_s, clock)
+    burst = [event for _ in range(4) for event in incoming()]
+    async with app.router.lifespan_context(app), client(app) as c:
+        r = await c.post(f"/acs/incoming?key={SECRET}", json=burst)
+        assert r.status_code == 200
+        await clock.settle()
+        answered = [len(control.answers)]
+        for _ in range(3):
+            await clock.advance(0.05, step=0.01)
+            answered.append(len(control.answers))
+    assert answered == [1, 2, 3, 4]
+    assert len({ctx for ctx, *_ in control.answers}) == 4
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from callbridge.cancelling import cancel_and_wait
 from callbridge.config import Settings
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import EndCause, EndReason
+from callbridge.core.spacing import Spacing
 from callbridge.logs import call_id_var
 from callbridge.shared import SharedState, SharedStateError
 from callbridge.shared.state import MemoryState
@@ -132,6 +133,9 @@ class AcsEdge:
         self.heartbeat_stopped = False  # the replica has handed its calls over and is going
         if self.replicas is not None:
             self.observers.append(TranscriptKeeper(self.shared, self.spawn))
+        # A burst of incoming calls is answered a few milliseconds apart, not all at once
+        # (core/spacing.py, docs/architecture.md "A burst of calls").
+        self.answers = Spacing(settings.answer_spacing_ms / 1000.0)
         self._limits = CallLimits(
             media_connect_timeout_s=settings.media_connect_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
@@ -401,6 +405,11 @@ class AcsEdge:
 
     async def _answer(self, session: CallSession, ev: IncomingCall) -> None:
         call_id_var.set(session.call_id)
+        waited = await self.answers.turn()
+        if waited >= 1.0:
+            log.warning("answering a burst of calls: this one waited %.1f s", waited)
+        if session.ended:
+            return  # ended while it waited (the service is stopping)
         if self.replicas is not None:
             # In the directory before ACS hears of the call: its media socket may land on
             # another replica the moment the call connects.
