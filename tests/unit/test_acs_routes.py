@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from callbridge.app import create_app
 from callbridge.config import load_settings
+from callbridge.core.ending import EndCause, EndReason
 from callbridge.core.spacing import Spacing
 from callbridge.testing.fake_clock import FakeClock
 from tests.fakes import FakeControl
@@ -166,6 +167,24 @@ async def test_a_burst_of_calls_is_answered_spaced_out() -> None:
             answered.append(len(control.answers))
     assert answered == [1, 2, 3, 4]
     assert len({ctx for ctx, *_ in control.answers}) == 4
+
+
+async def test_a_call_ended_while_it_waits_for_its_turn_is_not_answered() -> None:
+    control = FakeControl()
+    app = create_app(settings(max_calls=10, answer_spacing_ms=50), control=control)
+    clock = FakeClock()
+    edge = app.state.edge
+    edge.answers = Spacing(edge.answers.interval_s, clock)
+    async with app.router.lifespan_context(app), client(app) as c:
+        burst = [event for _ in range(2) for event in incoming()]
+        assert (await c.post(f"/acs/incoming?key={SECRET}", json=burst)).status_code == 200
+        await clock.settle()
+        waiting = [s for s in edge.calls.values() if not s.leg_id]
+        assert len(control.answers) == 1 and len(waiting) == 1
+        reason = EndReason(EndCause.SHUTDOWN, "the service is stopping")
+        await waiting[0].end(reason, hang_up=False)
+        await clock.advance(0.2, step=0.01)
+    assert len(control.answers) == 1
 
 
 @pytest.mark.parametrize(
