@@ -47,3 +47,15 @@ async def test_no_spacing_never_waits_and_a_negative_one_is_refused() -> None:
     assert [await spacing.turn() for _ in range(3)] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="negative"):
         Spacing(-0.01, clock)
+
+
+async def test_no_turn_waits_longer_than_the_bound() -> None:
+    """A burst larger than the spacing allows within the bound is not left ringing: the
+    rest go together at the bound (an unanswered call is lost after an undocumented time)."""
+    clock = FakeClock()
+    spacing = Spacing(1.0, clock, max_wait_s=2.5)
+    turns = [asyncio.create_task(spacing.turn()) for _ in range(5)]
+    await clock.advance(3.0, step=0.1)
+    assert [t.result() for t in turns] == [0.0, 1.0, 2.0, 2.5, 2.5]
+    await clock.advance(0.5, step=0.1)
+    assert await spacing.turn() == 0.0  # the last slot given out (2.5) plus the spacing

@@ -13,10 +13,16 @@ from callbridge.core.clock import SYSTEM_CLOCK, Clock
 
 
 class Spacing:
-    def __init__(self, interval_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
-        if interval_s < 0:
-            raise ValueError("a spacing cannot be negative")
+    def __init__(
+        self, interval_s: float, clock: Clock = SYSTEM_CLOCK, *, max_wait_s: float = 5.0
+    ) -> None:
+        if interval_s < 0 or max_wait_s < 0:
+            raise ValueError("a spacing and its longest wait cannot be negative")
         self.interval_s = interval_s
+        # How long ACS keeps an unanswered call answerable is not documented (it ends one
+        # with subcode 8587, "not answered within time"): no turn waits longer than this,
+        # so a burst larger than the spacing allows goes together at the end.
+        self.max_wait_s = max_wait_s
         self._clock = clock
         self._next = float("-inf")  # when the next turn may start
 
@@ -29,8 +35,8 @@ class Spacing:
         if self.interval_s <= 0:
             return 0.0
         now = self._clock.now()
-        start = max(now, self._next)
-        self._next = start + self.interval_s
+        start = min(max(now, self._next), now + self.max_wait_s)
+        self._next = max(self._next, start + self.interval_s)
         wait = start - now
         if wait > 0:
             await self._clock.sleep(wait)
