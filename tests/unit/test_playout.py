@@ -63,3 +63,29 @@ async def test_a_new_reply_is_heard_only_after_the_old_tail() -> None:
     await asyncio.sleep(0.3)
     assert 50 <= p.heard_ms <= 170, p.heard_ms  # ~100 ms of the second reply
     task.cancel()
+
+
+async def test_a_late_loop_shows_in_the_pacing_lateness() -> None:
+    """Each chunk that leaves after it was due counts in the call's lateness figures (what
+    /stats and bench/bridge_load.py report); one stall of the loop is their maximum."""
+    from callbridge.testing.fake_clock import FakeClock
+
+    clock = FakeClock()
+
+    async def send(chunk: bytes) -> None:
+        return None
+
+    p = Playout(send, RATE, chunk_ms=20, lead_ms=60, clock=clock)
+    task = asyncio.create_task(p.run())
+    p.start_reply()
+    p.enqueue(bytes(frame_bytes(RATE, 2000)))
+    await clock.advance(0.5, step=0.005)  # on time: each chunk leaves when due
+    on_time = p.lateness.summary()
+    await clock.stall(0.05)  # the loop is 50 ms late once (within the lead)
+    await clock.advance(0.5, step=0.005)
+    task.cancel()
+    late = p.lateness.summary()
+    assert on_time["count"] >= 20 and on_time["max"] <= 5.0
+    # The chunk due first in the stall left late by the rest of it (up to 50 ms).
+    assert late["count"] > on_time["count"] and 25.0 <= late["max"] <= 50.0
+    assert late["p50"] <= 5.0  # one late chunk moves the max, not the median

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from callbridge.audio.jitter import ArrivalJitter
 from callbridge.audio.pcm import duration_ms, frame_bytes
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
+from callbridge.core.histogram import Histogram
 
 # Until this much of the caller's stream has arrived, the lead is at least
 # UNKNOWN_PATH_LEAD_MS (within the ceiling): the jitter of a path is not yet known.
@@ -56,7 +57,7 @@ class Playout:
         self._sent_ms = 0.0  # all audio sent (and not flushed), every reply
         self._reply_start_ms = 0.0  # where the current reply starts in that stream
         self._available_at = 0.0  # when the audio at the head of the queue arrived
-        self.lateness_ms: list[float] = []  # send time minus due time, per chunk
+        self.lateness = Histogram()  # send time minus due time, per chunk (ms)
         self.chunks_sent = 0
         self.bytes_sent = 0
 
@@ -146,9 +147,7 @@ class Playout:
             now = self._now()
             if self._play_end > now:
                 # How late this chunk left against when it was due (or arrived, if later).
-                self.lateness_ms.append(max(0.0, now - max(due, self._available_at)) * 1000.0)
-                if len(self.lateness_ms) > 20000:
-                    del self.lateness_ms[:10000]
+                self.lateness.add(max(0.0, now - max(due, self._available_at)) * 1000.0)
             ms = duration_ms(len(chunk), self._rate)
             self._play_end = max(self._play_end, now) + ms / 1000.0
             self._sent_ms += ms

@@ -6,19 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import statistics
-from collections import deque
 from dataclasses import dataclass, field
 
 from callbridge.call.observer import CallObserver, CallOutcome, Observers
 from callbridge.call.session import CallSession
 from callbridge.core.call_info import CallInfo
 from callbridge.core.ending import EndCause, EndReason, Outcome
+from callbridge.core.histogram import Histogram
 
 log = logging.getLogger(__name__)
-
-# Pacing lateness is summarised over the most recent chunks (20 ms each: ~30 min of audio).
-LATENESS_SAMPLES = 100_000
 
 
 @dataclass
@@ -29,7 +25,7 @@ class CallTotals:
     bytes_out: int = 0
     barge_ins: int = 0
     replies: int = 0
-    lateness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
+    lateness: Histogram = field(default_factory=Histogram)  # pacing lateness, every chunk
 
     def add(self, session: CallSession) -> None:
         stats = session.stats
@@ -39,24 +35,10 @@ class CallTotals:
         self.bytes_out += stats.bytes_out
         self.barge_ins += stats.barge_ins
         self.replies += stats.replies
-        self.lateness_ms.extend(stats.lateness_ms)
+        self.lateness.merge(stats.lateness)
 
     def lateness_summary(self) -> dict[str, float]:
-        values = list(self.lateness_ms)
-        return {
-            "count": len(values),
-            "p50": percentile(values, 50),
-            "p99": percentile(values, 99),
-            "max": max(values, default=0.0),
-        }
-
-
-def percentile(values: list[float], q: int) -> float:
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        return self.lateness.summary()
 
 
 def record_rejected(observers: list[CallObserver], info: CallInfo, reason: str) -> None:

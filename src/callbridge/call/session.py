@@ -35,6 +35,7 @@ from callbridge.cancelling import cancel_and_wait
 from callbridge.core.call_info import CallInfo
 from callbridge.core.clock import SYSTEM_CLOCK, Clock
 from callbridge.core.ending import EndCause, EndReason, outcome_of
+from callbridge.core.histogram import Histogram
 from callbridge.core.policy import CallPolicy
 from callbridge.core.tools import ToolContext, ToolRegistry, ToolRun
 from callbridge.logs import call_id_var
@@ -55,7 +56,7 @@ class CallStats:
     replies: int = 0
     chunks_out: int = 0
     bytes_out: int = 0
-    lateness_ms: list[float] = field(default_factory=list)
+    lateness: Histogram = field(default_factory=Histogram)  # pacing lateness, ms
 
 
 class CallSession:
@@ -381,7 +382,7 @@ class CallSession:
             log.error("a task of the call would not stop; releasing the call without it")
         self.stats.chunks_out = playout.chunks_sent
         self.stats.bytes_out = playout.bytes_sent
-        self.stats.lateness_ms = playout.lateness_ms
+        self.stats.lateness = playout.lateness
         self.agent_timings = list(getattr(agent, "timings", []))
         for timing in self.agent_timings:
             self.observers.turn_latency(self.call_id, dict(getattr(timing, "__dict__", {})))

@@ -51,6 +51,12 @@ class FakeClock:
         for _ in range(_SETTLE_TURNS):
             await asyncio.sleep(0)
 
+    async def stall(self, seconds: float) -> None:
+        """The event loop was busy for `seconds`: time jumps on, and the sleepers due
+        meanwhile wake only then, late, in deadline order."""
+        self._now += seconds
+        await self.advance(0)
+
     async def advance(self, seconds: float, step: float = 0.05) -> None:
         """Move time on by `seconds`, waking sleepers in order, `step` at a time at most."""
         end = self._now + seconds
