@@ -2,6 +2,7 @@ import asyncio
 
 from callbridge.audio.pcm import frame_bytes
 from callbridge.audio.playout import Playout
+from callbridge.testing.fake_clock import FakeClock
 
 RATE = 24000
 
@@ -68,8 +69,6 @@ async def test_a_new_reply_is_heard_only_after_the_old_tail() -> None:
 async def test_a_late_loop_shows_in_the_pacing_lateness() -> None:
     """Each chunk that leaves after it was due counts in the call's lateness figures (what
     /stats and bench/bridge_load.py report); one stall of the loop is their maximum."""
-    from callbridge.testing.fake_clock import FakeClock
-
     clock = FakeClock()
 
     async def send(chunk: bytes) -> None:

@@ -13,15 +13,21 @@ from array import array
 # (upper end in ms, bin width in ms): a steady pace is late by fractions of a millisecond,
 # a stall by tens or hundreds; past the last tier one bin holds the rest (the max is exact).
 TIERS = ((10.0, 0.1), (200.0, 1.0), (2000.0, 10.0))
-_STARTS: list[tuple[float, float, int]] = []  # (tier start ms, width, its first bin)
-_low, _first = 0.0, 0
-for _high, _width in TIERS:
-    _STARTS.append((_low, _width, _first))
-    _first += round((_high - _low) / _width)
-    _low = _high
-_BINS = _first + 1
 
 
+def _layout() -> tuple[list[tuple[float, float, int]], int]:
+    """(tier start in ms, bin width, the tier's first bin) for each tier; the bin count,
+    the overflow bin included."""
+    starts: list[tuple[float, float, int]] = []
+    low, first = 0.0, 0
+    for high, width in TIERS:
+        starts.append((low, width, first))
+        first += round((high - low) / width)
+        low = high
+    return starts, first + 1
+
+
+_STARTS, _BINS = _layout()
 _FINE_HIGH, _FINE_WIDTH = TIERS[0]
 
 
