@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from callbridge.agent.local.stt import NUMBERS_PROMPT, SOUNDS_PROMPT, WhisperStt
 from callbridge.agent.local.stt_batch import SttBatcher, batched
 from tests.local_models.audio import silence, speech16k
+from tests.waiting import until
 
 PHRASES = [
     "What are your opening hours?",
@@ -143,8 +144,4 @@ async def test_a_waiter_whose_event_loop_closed_does_not_stop_the_batcher() -> N
 
 async def _freed(batcher: SttBatcher) -> None:
     """Every replica is free again (a drainer frees its own just after its last result)."""
-    for _ in range(100):
-        if not batcher.busy:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("a replica is still counted busy with nothing to transcribe")
+    await until(lambda: not batcher.busy, 1.0, "a replica counted busy with nothing to do")

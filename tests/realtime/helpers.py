@@ -37,6 +37,7 @@ from callbridge.audio.playout import Playout
 from callbridge.core.call_info import CallInfo
 from callbridge.core.heard import Heard, heard_text
 from callbridge.testing.fake_realtime import FakeRealtimeServer
+from tests.waiting import until
 
 RATE = 24000
 FRAME = RATE // 50 * 2
@@ -283,15 +284,6 @@ class Caller:
             self._done = [d for d in self._done if d[0] > 0]
             next_at += 0.02
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-
-
-async def until(condition: Callable[[], object], timeout_s: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError(what or "condition not met")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -9,9 +9,10 @@ import json
 from callbridge.agent.base import AgentAudio, SpeechStarted
 from callbridge.core.call_info import CallInfo
 from callbridge.testing.fake_realtime import Say, Script
+from tests.waiting import until
 
 from .conftest import FakeFactory, on_both
-from .helpers import TOOLS, quick_options, start_call, until
+from .helpers import TOOLS, quick_options, start_call
 
 
 @on_both

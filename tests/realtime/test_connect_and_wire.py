@@ -19,9 +19,10 @@ from callbridge.agent.realtime.transport import Transport
 from callbridge.agent.realtime.voicelive import VoiceLiveConnector
 from callbridge.testing.fake_realtime import REQUIRED, FakeRealtimeServer, Say, Script, problems
 from callbridge.testing.fake_realtime.wire import GA_NAMES
+from tests.waiting import until
 
 from .conftest import FakeFactory, on_both
-from .helpers import quick_options, start_call, until
+from .helpers import quick_options, start_call
 
 
 class StubCredential:

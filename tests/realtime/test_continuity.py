@@ -18,9 +18,10 @@ from callbridge.agent.realtime.dialects import GA
 from callbridge.core.call_info import CallInfo
 from callbridge.core.heard import Heard
 from callbridge.testing.fake_realtime import Expire, Say, Script
+from tests.waiting import until
 
 from .conftest import FakeFactory, on_both
-from .helpers import FakeSpeaker, quick_options, start_call, until
+from .helpers import FakeSpeaker, quick_options, start_call
 
 
 @on_both

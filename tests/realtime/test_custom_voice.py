@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from callbridge.agent.base import AgentTranscript
 from callbridge.testing.fake_realtime import Say, Script
+from tests.waiting import until
 
 from .conftest import FakeFactory, on_both
-from .helpers import FakeSpeaker, quick_options, start_call, until
+from .helpers import FakeSpeaker, quick_options, start_call
 
 ANSWER = (
     "We open at nine. On Saturdays we open a little later, at ten in the morning, "

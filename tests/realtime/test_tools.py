@@ -10,9 +10,10 @@ from typing import Any
 from callbridge.agent.base import AgentTranscript
 from callbridge.testing.fake_realtime import CallTool, Fail, Say, Script
 from callbridge.testing.fake_realtime.wire import wire_name
+from tests.waiting import until
 
 from .conftest import FakeFactory, on_both
-from .helpers import quick_options, start_call, until
+from .helpers import quick_options, start_call
 
 
 def assert_never_in_history(session: Any, words: str) -> None:

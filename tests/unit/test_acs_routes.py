@@ -19,6 +19,7 @@ from callbridge.core.ending import EndCause, EndReason
 from callbridge.core.spacing import Spacing
 from callbridge.testing.fake_clock import FakeClock
 from tests.fakes import FakeControl
+from tests.waiting import until
 
 SECRET = "eventgrid-secret-123456"
 
@@ -141,11 +142,8 @@ async def test_calls_over_the_cap_are_rejected_as_busy(
     async with client(app) as c:
         for _ in range(3):
             assert (await c.post(f"/acs/incoming?key={SECRET}", json=incoming())).status_code == 200
-    for _ in range(100):  # the second answer comes one answer spacing after the first
-        if len(control.answers) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(control.answers) == 2
+    # The second answer comes one answer spacing after the first.
+    await until(lambda: len(control.answers) == 2, 1.0, "the second answer")
     assert [r[1] for r in control.rejects] == ["busy"]
 
 
